@@ -1,0 +1,1 @@
+"""Pure arithmetic: de-duplication, pricing, pace, calibration, planning, reports."""

@@ -1,0 +1,56 @@
+"""Count each API response once (reference §3.9.3), with one deliberate change.
+
+Key: (message.id, requestId). A sidechain replay of a kept message (same id,
+other requestId) matches it too. Among duplicates the main chain beats a
+sidechain, then the larger token total (the complete line beats a partial
+streamed one), then a line with `speed` set. Lines without message.id are never
+de-duplicated.
+
+Change from ccusage's daily loader: a line without requestId keys on
+(message.id, None) rather than (message.id, timestamp), so one streamed response
+written at several timestamps is counted once, not once per line.
+"""
+
+from __future__ import annotations
+
+
+def better(new, old) -> bool:
+    if new.sidechain != old.sidechain:
+        return old.sidechain
+    if new.total != old.total:
+        return new.total > old.total
+    return new.fast and not old.fast
+
+
+class Deduper:
+    """Feed entries in file order; `kept` holds one entry per API response."""
+
+    def __init__(self):
+        self.kept: list = []
+        self._by_key: dict[tuple, int] = {}
+        self._by_id: dict[str, list[int]] = {}
+
+    def add(self, entry) -> None:
+        mid = entry.message_id
+        if mid is None:
+            self.kept.append(entry)
+            return
+        key = (mid, entry.request_id)
+        index = self._by_key.get(key)
+        if index is None:
+            for candidate in self._by_id.get(mid, ()):
+                if entry.sidechain or self.kept[candidate].sidechain:
+                    index = candidate
+                    break
+        if index is None:
+            self.kept.append(entry)
+            index = len(self.kept) - 1
+            self._by_id.setdefault(mid, []).append(index)
+        elif better(entry, self.kept[index]):
+            self.kept[index] = entry
+        self._by_key.setdefault(key, index)
+
+    def extend(self, entries) -> "Deduper":
+        for entry in entries:
+            self.add(entry)
+        return self

@@ -1,0 +1,93 @@
+"""Command-line entry: parse argv, run one command, print text or one JSON object.
+
+Exit codes: 0 ok · 1 a source was unavailable (did what it could) · 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .errors import EXIT_BAD_INPUT, BudgetError
+from .timefmt import now_utc
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2, no usage dump
+        sys.stderr.write(f"{self.prog}: {message} (see --help)\n")
+        raise SystemExit(EXIT_BAD_INPUT)
+
+
+def build_parser() -> Parser:
+    common = Parser(add_help=False)
+    common.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    parser = Parser(prog="budget", description="Local, git-backed budget manager for AI coding subscriptions.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    p = sub.add_parser("fetch", parents=[common], help="Claude utilisation from the OAuth usage API")
+    p.add_argument("--force", action="store_true", help="ignore the 3-minute cache (not the 429 gate)")
+
+    p = sub.add_parser("tokens", parents=[common], help="token totals for one Claude Code session")
+    p.add_argument("file", nargs="?", metavar="SESSION_FILE")
+    p.add_argument("--session", metavar="ID", help="session id instead of a file")
+
+    p = sub.add_parser("calibrate", parents=[common], help="update per-task-type cost averages")
+    p.add_argument("task_type", nargs="?", metavar="TYPE")
+    p.add_argument("units", nargs="?", metavar="UNITS")
+    p.add_argument("pct_delta", nargs="?", metavar="PCT_DELTA")
+    p.add_argument("output_tokens", nargs="?", metavar="OUTPUT_TOKENS")
+    p.add_argument("--add-type", metavar="NAME")
+    p.add_argument("--unit", metavar="'per X'", help="with --add-type")
+    p.add_argument("--reset", metavar="TYPE")
+    p.add_argument("--rebuild", action="store_true", help="recompute all averages from sessions/*.md")
+
+    p = sub.add_parser("set", parents=[common], help="manual balances: copilot, gemini, alerts")
+    what = p.add_subparsers(dest="what", required=True, parser_class=Parser)
+    c = what.add_parser("copilot", parents=[common])
+    c.add_argument("--used")
+    c.add_argument("--limit")
+    c.add_argument("--unit", help="credits or premium_requests")
+    c.add_argument("--plan", help="free, pro, pro+, max, business, enterprise")
+    c.add_argument("--resets-at", metavar="DATE")
+    g = what.add_parser("gemini", parents=[common])
+    g.add_argument("--status")
+    g.add_argument("--used")
+    g.add_argument("--limit")
+    g.add_argument("--unit")
+    a = what.add_parser("alerts", parents=[common])
+    a.add_argument("--warn-at")
+    a.add_argument("--critical-at")
+    a.add_argument("--block-at", help="block prompts at this 5h %%, or 'off'")
+    return parser
+
+
+def _handler(command: str):
+    from importlib import import_module
+
+    module = {"set": "set_balance"}.get(command, command)
+    return import_module(f".commands.{module}", __package__).run
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    as_json = getattr(args, "json", False)
+    try:
+        result = _handler(args.command)(args, now_utc())
+    except BudgetError as exc:
+        sys.stderr.write(f"budget {args.command}: {exc}\n")
+        if as_json:
+            print(json.dumps({"ok": False, "error": str(exc), "exit_code": exc.exit_code}))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    for warning in result.warnings:
+        sys.stderr.write(f"budget {args.command}: warning: {warning}\n")
+    if as_json:
+        payload = {"ok": result.code == 0, **result.data}
+        if result.warnings:
+            payload["warnings"] = result.warnings
+        print(json.dumps(payload, indent=2, default=str))
+    elif result.text:
+        print(result.text)
+    return result.code

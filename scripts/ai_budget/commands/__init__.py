@@ -1,0 +1,16 @@
+"""One module per CLI command: gather from sources, compute, write state, render.
+
+Each `run(args, now)` returns a Result; cli.py prints it as text or JSON.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Result:
+    data: dict
+    text: str
+    code: int = 0
+    warnings: list[str] = field(default_factory=list)

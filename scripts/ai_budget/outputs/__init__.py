@@ -1,0 +1,1 @@
+"""What the user sees: text, session logs, git commits, status line, hooks."""

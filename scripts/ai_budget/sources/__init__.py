@@ -1,0 +1,1 @@
+"""Adapters that read the outside world: usage API, status line, transcripts, backlog."""

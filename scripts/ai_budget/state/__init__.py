@@ -1,0 +1,1 @@
+"""What ai-budget keeps: budget.json, the transcript index, committed history."""

@@ -1,0 +1,12 @@
+#!/usr/bin/env python3
+"""The plan's entry point: `parse_session_tokens.py [SESSION_FILE]` → JSON totals."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from ai_budget.cli import main  # noqa: E402
+
+if __name__ == "__main__":
+    raise SystemExit(main(["tokens", "--json", *sys.argv[1:]]))

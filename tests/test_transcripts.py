@@ -1,0 +1,181 @@
+"""Transcript reading and de-duplication: the corpus parity and the edge cases."""
+
+import json
+import tracemalloc
+
+import pytest
+
+from ai_budget.analysis.dedup import Deduper
+from ai_budget.analysis.totals import summarize
+from ai_budget.commands.tokens import session_totals
+from ai_budget.sources import transcripts
+from conftest import CORPUS, line, run, run_json, write_session
+
+
+def totals_of(lines, tmp_path):
+    path = tmp_path / "p" / "a.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(l + "\n" for l in lines))
+    t = summarize(Deduper().extend(transcripts.read_entries(path)).kept)
+    return t["input_tokens"], t["output_tokens"]
+
+
+def L(mid, rid, t, side, out):
+    return line(mid=mid, rid=rid, ts=f"2026-01-01T10:00:0{t}.000Z", side=side, inp=10, out=out, model="x")
+
+
+# Reference §3.9.6: expected = ccusage 20.0.24 daily, except where noted.
+CASES = {
+    "A_no_request_id_streamed": ([L("m1", None, 1, 0, 5), L("m1", None, 2, 0, 5)], (10, 5)),  # ccusage daily: 20/10
+    "B": ([L("m1", None, 1, 0, 5), L("m1", None, 1, 0, 50)], (10, 50)),
+    "C_largest_wins": ([L("m1", "r1", 1, 0, 5), L("m1", "r1", 2, 0, 50)], (10, 50)),
+    "F_sidechain_replay": ([L("m1", "r1", 1, 0, 5), L("m1", "r2", 2, 1, 50)], (10, 5)),
+    "F3": ([L("m1", "r2", 1, 1, 50), L("m1", "r1", 2, 0, 5), L("m1", "r3", 3, 0, 7)], (20, 12)),
+    "G": ([L("m1", "r1", 1, 0, 5), L("m1", None, 2, 1, 50)], (10, 5)),
+    "I_two_requests": ([L("m1", "r1", 1, 0, 5), L("m1", "r2", 2, 0, 50)], (20, 55)),
+    "J_main_beats_side": ([L("m1", "r1", 1, 1, 5), L("m1", "r1", 2, 0, 3)], (10, 3)),
+    "Z1": ([L("m1", "r1", 1, 0, 5), L("m1", "r2", 1, 1, 50)], (10, 5)),
+    "K_no_message_id": ([L(None, None, 1, 0, 5), L(None, None, 1, 0, 5)], (20, 10)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_dedup_rules(name, tmp_path):
+    lines, expected = CASES[name]
+    assert totals_of(lines, tmp_path) == expected
+
+
+def test_same_instant_in_three_spellings_counts_once(tmp_path):
+    lines = [line(mid="m1", ts=ts, out=5) for ts in
+             ("2026-01-01T10:00:01.000Z", "2026-01-01T10:00:01Z", "2026-01-01T19:00:01.000+09:00")]
+    assert totals_of(lines, tmp_path) == (10, 5)
+
+
+def test_rejected_and_tolerated_lines(tmp_path):
+    good = line(mid="m1", rid="r1", out=7)
+    lines = [
+        good,
+        "{not json",
+        line(mid="m2", rid="r2", extra={"cwd": None}),               # ":null" key → ccusage skips it
+        line(mid="m3", rid="r3", ts="2026-01-01T10:00:01.123456Z"),  # microseconds
+        line(mid="m4", rid="r4", extra={"version": "banana"}),
+        line(mid="m5", rid="r5", inp=16.0),                          # float tokens
+        json.dumps({"type": "user", "message": {"role": "user", "content": "x"},
+                    "toolUseResult": {"usage": {"input_tokens": 1, "output_tokens": 1}},
+                    "timestamp": "2026-01-01T10:00:01.000Z"}, separators=(",", ":")),
+        line(mid="m6", rid="r6").replace('"usage":{', '"usage": {'),
+    ]
+    assert totals_of(lines, tmp_path) == (10, 7)
+
+
+def test_partial_last_line_is_left_for_later(tmp_path):
+    path = tmp_path / "a.jsonl"
+    path.write_text(line(mid="m1", rid="r1") + "\n" + line(mid="m2", rid="r2")[:-20])
+    assert len(list(transcripts.read_entries(path))) == 1
+    assert [pos for _, pos in transcripts.read_complete_lines(path)] == [len(line(mid="m1", rid="r1")) + 1]
+
+
+def test_cache_breakdown_and_synthetic(tmp_path):
+    lines = [
+        line(mid="m1", rid="r1", cache_write=0, c5=100, c1=40),  # pre-2.1.152 bug: flat total 0
+        line(mid="m2", rid="r2", cache_write=70),
+        line(mid="m3", model="<synthetic>", inp=0, out=0),
+        line(mid="m4", rid="r4", extra={}, model="claude-opus-4-6").replace('"usage":{', '"usage":{"speed":"fast",'),
+    ]
+    path = tmp_path / "a.jsonl"
+    path.write_text("".join(l + "\n" for l in lines))
+    t = summarize(Deduper().extend(transcripts.read_entries(path)).kept)
+    assert t["cache_creation_input_tokens"] == 210
+    assert t["cache_creation_1h_tokens"] == 40
+    assert t["exchanges"] == 4
+    assert set(t["models"]) == {"claude-sonnet-4-5", "claude-opus-4-6-fast"}
+
+
+def test_session_includes_subagents_and_agent_progress(env, tmp_path):
+    progress = json.dumps({"type": "progress", "sessionId": "s1", "version": "2.1.38", "timestamp": "2026-01-01T10:00:05.000Z",
+                           "data": {"type": "agent_progress", "agentId": "a1", "message": {
+                               "type": "assistant", "timestamp": "2026-01-01T10:00:04.000Z", "requestId": "rs",
+                               "message": {"id": "ms", "model": "claude-haiku-4-5", "usage": {"input_tokens": 3, "output_tokens": 9}}}}},
+                          separators=(",", ":"))
+    main = write_session(env.projects, [line(mid="m1", rid="r1", out=5), progress],
+                         subagents={"agent-a1": [line(mid="ms", rid="rs", side=True, inp=3, out=9, model="claude-haiku-4-5"),
+                                                 line(mid="m9", rid="r9", side=True, inp=1, out=1, model="claude-haiku-4-5")]})
+    t = session_totals(main)
+    assert (t["exchanges"], t["input_tokens"], t["output_tokens"], t["subagent_files"]) == (3, 14, 15, 1)
+    assert t["models"]["claude-haiku-4-5"]["output_tokens"] == 10
+
+
+def test_reading_streams_in_constant_memory(tmp_path):
+    path = tmp_path / "big.jsonl"
+    filler = "x" * 4000
+    with open(path, "w") as f:
+        for i in range(6000):  # ~26 MB with big user lines between usage lines
+            f.write(json.dumps({"type": "user", "message": {"content": filler}}) + "\n")
+            f.write(line(mid=f"m{i}", rid=f"r{i}") + "\n")
+    tracemalloc.start()
+    count = sum(1 for _ in transcripts.read_entries(path))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert count == 6000
+    assert peak < 2_000_000
+
+
+def test_current_session_prefers_cwd_project(env, monkeypatch, capsys, tmp_path):
+    other = write_session(env.projects, [line(mid="m1", rid="r1")], project="-elsewhere", session="s-other")
+    mine = write_session(env.projects, [line(mid="m2", rid="r2", out=9)], project=transcripts.project_dir_name(tmp_path), session="s-mine")
+    import os
+    os.utime(mine, (1, 1))  # older than the other project's session
+    monkeypatch.chdir(tmp_path)
+    code, data, _ = run_json(capsys, "tokens")
+    assert code == 0 and data["session_id"] == "s-mine" and data["output_tokens"] == 9
+    code, data, _ = run_json(capsys, "tokens", str(other))
+    assert data["session_id"] == "s-other"
+
+
+def test_tokens_bad_input(env, capsys):
+    code, out, err = run(capsys, "tokens", "/nonexistent/x.jsonl")
+    assert code == 2 and "SESSION_FILE" in err and "Traceback" not in err
+    code, out, err = run(capsys, "tokens", "--session", "nope")
+    assert code == 2 and "--session" in err
+    code, out, err = run(capsys, "tokens")
+    assert code == 1 and "no Claude Code transcripts" in err
+
+
+# ---------------------------------------------------------------- public corpus
+
+needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus-public not present")
+
+
+@needs_corpus
+def test_every_corpus_session_matches_expected(monkeypatch, capsys, env):
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(CORPUS / "claude"))
+    expected = json.loads((CORPUS / "expected" / "per-session_daily-rule.json").read_text())
+    for s in expected["sessions"]:
+        code, data, _ = run_json(capsys, "tokens", "--session", s["sessionId"])
+        assert code == 0
+        got = (data["input_tokens"], data["output_tokens"], data["cache_creation_input_tokens"],
+               data["cache_read_input_tokens"], data["total_tokens"], data["exchanges"])
+        want = (s["inputTokens"], s["outputTokens"], s["cacheCreationTokens"], s["cacheReadTokens"],
+                s["totalTokens"], s["entries"])
+        assert got == want, s["sessionId"]
+
+
+@needs_corpus
+def test_corpus_sessions_summed_per_day_match_ccusage_daily():
+    root = CORPUS / "claude" / "projects"
+    dedup = Deduper()
+    for r, path in transcripts.iter_transcripts([root]):
+        project, session = transcripts.session_of(path, r)
+        dedup.extend(transcripts.read_entries(path, project, session))
+    from datetime import datetime, timezone
+    days: dict = {}
+    for e in dedup.kept:
+        day = datetime.fromtimestamp(e.ts_ms / 1000, timezone.utc).strftime("%Y-%m-%d")
+        for name in ([e.model_name] if e.model_name else []):
+            row = days.setdefault((day, name), [0, 0, 0, 0])
+            for i, v in enumerate((e.input, e.output, e.cache_create, e.cache_read)):
+                row[i] += v
+    ccusage = json.loads((CORPUS / "expected" / "ccusage-20.0.24_claude_daily.json").read_text())
+    want = {(d["date"], m["modelName"]): [m["inputTokens"], m["outputTokens"], m["cacheCreationTokens"], m["cacheReadTokens"]]
+            for d in ccusage["daily"] for m in d["modelBreakdowns"]}
+    assert days == want
