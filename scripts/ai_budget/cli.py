@@ -28,6 +28,22 @@ def build_parser() -> Parser:
     p = sub.add_parser("fetch", parents=[common], help="Claude utilisation from the OAuth usage API")
     p.add_argument("--force", action="store_true", help="ignore the 3-minute cache (not the 429 gate)")
 
+    p = sub.add_parser("check", parents=[common], help="session-start brief: accounts, backlog, what to do first")
+    p.add_argument("--markdown", action="store_true", help="compact markdown (what the skill shows)")
+    p.add_argument("--no-fetch", action="store_true", help="do not call the usage API")
+    p.add_argument("--session", metavar="ID", help="Claude Code session id (default: the current transcript)")
+
+    p = sub.add_parser("log", parents=[common], help="end of session: measure, calibrate, write the log, commit")
+    p.add_argument("--task", action="append", metavar="TYPE:UNITS[:DESCRIPTION]")
+    p.add_argument("--lesson", action="append", metavar="TEXT")
+    p.add_argument("--next", action="append", metavar="TEXT")
+    p.add_argument("--copilot-used", metavar="N")
+    p.add_argument("--gemini", metavar="TEXT", help="how Gemini was used this session")
+    p.add_argument("--complete", action="append", metavar="TEXT", help="move the backlog line containing TEXT")
+    p.add_argument("--no-commit", action="store_true")
+    p.add_argument("--no-fetch", action="store_true", help="do not call the usage API")
+    p.add_argument("--session", metavar="ID", help="Claude Code session id (default: the current transcript)")
+
     p = sub.add_parser("tokens", parents=[common], help="token totals for one Claude Code session")
     p.add_argument("file", nargs="?", metavar="SESSION_FILE")
     p.add_argument("--session", metavar="ID", help="session id instead of a file")

@@ -243,3 +243,17 @@ def find_session_by_id(roots: list[Path], session_id: str) -> Path | None:
         for candidate in root.glob(f"*/{session_id}.jsonl"):
             return candidate
     return None
+
+
+def entries_since(roots: list[Path], since_ms: int):
+    """Entries of every transcript touched since `since_ms`, from then on."""
+    for root, path in iter_transcripts(roots):
+        try:
+            if path.stat().st_mtime * 1000 < since_ms - 60_000:
+                continue
+        except OSError:
+            continue
+        project, session = session_of(path, root)
+        for entry in read_entries(path, project, session):
+            if entry.ts_ms >= since_ms:
+                yield entry

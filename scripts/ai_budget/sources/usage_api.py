@@ -194,7 +194,7 @@ def _read_cache() -> dict:
         return {}
 
 
-def fetch(now: datetime | None = None, force: bool = False) -> dict:
+def fetch(now: datetime | None = None, force: bool = False, max_age: float = CACHE_TTL_S) -> dict:
     """{'usage': parsed, 'fetched_at': iso, 'from_cache': bool, 'credential': Credential}.
     Raises SourceUnavailable (RateLimited while the gate is closed)."""
     now = now or now_utc()
@@ -205,7 +205,7 @@ def fetch(now: datetime | None = None, force: bool = False) -> dict:
         if cache.get("token_fp") != cred.fingerprint:
             cache = {"token_fp": cred.fingerprint}
         fetched_at = parse_iso(cache.get("fetched_at"))
-        if not force and fetched_at and cache.get("usage") and (now - fetched_at).total_seconds() < CACHE_TTL_S:
+        if not force and fetched_at and cache.get("usage") and (now - fetched_at).total_seconds() < max_age:
             return {"usage": cache["usage"], "fetched_at": cache["fetched_at"], "from_cache": True, "credential": cred}
         blocked = parse_iso(cache.get("blocked_until"))
         if blocked and blocked > now:

@@ -48,7 +48,8 @@ def _with_snapshot(budget: dict, snap: dict) -> dict:
     return result
 
 
-def current(budget: dict, now: datetime, allow_fetch: bool = True, force: bool = False) -> dict:
+def current(budget: dict, now: datetime, allow_fetch: bool = True, force: bool = False,
+            max_age: float = usage_api.CACHE_TTL_S) -> dict:
     """Utilisation plus 'source', 'observed_at', 'age_s', 'stale', 'problem'.
     Never raises for an unavailable source: the reason is in 'problem'."""
     problem = None
@@ -59,7 +60,7 @@ def current(budget: dict, now: datetime, allow_fetch: bool = True, force: bool =
         return _finish(_with_snapshot(budget, snap), "statusline", observed, now, None)
     if allow_fetch:
         try:
-            return from_api(usage_api.fetch(now, force=force), now)
+            return from_api(usage_api.fetch(now, force=force, max_age=max_age), now)
         except SourceUnavailable as exc:
             problem = str(exc)
     last = parse_iso(budget.get("claude", {}).get("last_fetched"))

@@ -1,0 +1,72 @@
+"""Session planning: estimate each backlog task in % of the 5-hour window and
+recommend what to start, where to checkpoint, what to defer or move. Pure."""
+
+from __future__ import annotations
+
+import math
+
+from ..sources.backlog import TAG_DEFAULT_PCT
+from .calibration import estimate_pct
+
+LOW_HEADROOM_PCT = 20.0
+
+
+def estimate(task, calibration: dict) -> dict:
+    entry = calibration.get(task.task_type) if task.task_type else None
+    pct = estimate_pct(entry, task.units) if task.units else None
+    if pct is not None:
+        per_unit = entry["pct_total"] / entry["units_total"]
+        basis = f"calibrated: {entry['samples']} sample{'s' if entry['samples'] != 1 else ''}"
+    else:
+        pct, per_unit = TAG_DEFAULT_PCT[task.tag], None
+        basis = "tag estimate"
+        if task.task_type and task.task_type not in calibration:
+            basis += f"; unknown type '{task.task_type}'"
+        elif task.task_type:
+            basis += f"; '{task.task_type}' not calibrated yet"
+    return {
+        "section": task.section, "tag": task.tag, "text": task.text, "task_type": task.task_type,
+        "units": task.units, "line": task.line_no, "estimate_pct": round(pct, 1),
+        "per_unit_pct": round(per_unit, 3) if per_unit else None, "basis": basis,
+    }
+
+
+def plan(tasks, calibration: dict, used_5h: float | None, weekly_used: float | None,
+         alternatives: list[str], warn_at: float = 70) -> dict:
+    """Recommendation for the next session. `used_5h` None = unknown utilisation:
+    plan against a full window and say so."""
+    estimates = [estimate(t, calibration) for t in tasks]
+    headroom = 100.0 - (used_5h if used_5h is not None else 0.0)
+    headroom = max(0.0, headroom)
+    candidates = [e for e in estimates if e["tag"] != "L"]
+    result = {"headroom_pct": round(headroom, 1), "known_utilisation": used_5h is not None,
+              "estimates": estimates, "start": None, "then": [], "checkpoint": None, "defer": [], "move": [], "notes": []}
+    left = headroom
+    for e in candidates:
+        if result["start"] is None and e["estimate_pct"] <= left:
+            result["start"] = e
+            left -= e["estimate_pct"]
+        elif result["start"] is not None and e["estimate_pct"] <= left:
+            result["then"].append(e)
+            left -= e["estimate_pct"]
+        else:
+            result["defer"].append(e)
+    if result["defer"]:
+        # The most important task that does not fit whole: how far it can get now.
+        first = result["defer"].pop(0)
+        checkpoint = {"task": first, "fits_units": None, "stop_at_pct": None}
+        if first["per_unit_pct"] and first["units"]:
+            fits = max(0, min(math.floor(headroom / first["per_unit_pct"]), first["units"]))
+            checkpoint["fits_units"] = fits
+            checkpoint["stop_at_pct"] = round(100 - headroom + fits * first["per_unit_pct"], 1)
+        result["checkpoint"] = checkpoint
+    low = used_5h is not None and (headroom < LOW_HEADROOM_PCT or used_5h >= warn_at)
+    weekly_low = weekly_used is not None and weekly_used >= warn_at
+    if (low or weekly_low) and alternatives:
+        movable = [e for e in estimates if e["tag"] in ("L", "M") and e is not result["start"]]
+        result["move"] = [{"task": e, "to": alternatives} for e in movable]
+    if weekly_low:
+        result["notes"].append(f"weekly limit at {weekly_used:.0f}%: heavy tasks this week eat into every later window")
+    if used_5h is None:
+        result["notes"].append("utilisation unknown: planned against a full 5-hour window")
+    return result

@@ -1,0 +1,117 @@
+"""Render the session brief as terminal text or compact markdown (for the skill)."""
+
+from __future__ import annotations
+
+from ..timefmt import countdown, parse_iso
+from .text import num, pct, source_note
+
+
+def _window(label: str, win: dict, now) -> str:
+    if win.get("util") is None:
+        return f"{label} n/a"
+    if win.get("reset_since"):
+        return f"{label} {pct(win['util'])} before its reset at {countdown(parse_iso(win['resets_at']), now)}, now unknown"
+    resets = parse_iso(win.get("resets_at"))
+    text = f"{label} {pct(win['util'])} (resets {countdown(resets, now) if resets else 'when next used'})"
+    p = win.get("pace")
+    if p:
+        text += f", pace {p['stage']} ({p['delta_pct']:+.0f} pts vs {p['expected_pct']:.0f}% elapsed)"
+        if not p["lasts_to_reset"] and p["runs_out_at"]:
+            text += f", runs out ~{countdown(p['runs_out_at'], now)} at this rate"
+    return text
+
+
+def claude_lines(c: dict, now) -> list[str]:
+    lines = [_window("5h", c.get("five_hour") or {}, now), _window("7d", c.get("seven_day") or {}, now)]
+    for s in c.get("scoped_weekly") or []:
+        lines.append(f"weekly {s['model']} {pct(s['util'])}" + ("  ← binding limit" if s.get("active") else ""))
+    extra = c.get("extra_usage")
+    if extra and extra.get("enabled"):
+        lines.append(f"extra usage ${extra.get('used_usd') or 0:.2f}" + (f" of ${extra['limit_usd']:.2f}" if extra.get("limit_usd") else ""))
+    note = source_note(c, now)
+    if note:
+        lines.append(note)
+    return lines
+
+
+def balance_line(name: str, b: dict) -> str:
+    if name == "gemini":
+        text = str(b.get("status") or "unknown").replace("_", " ")
+        if b.get("used") is not None:
+            text += f", {num(b['used'])}" + (f" of {num(b['limit'])}" if b.get("limit") is not None else "") + f" {b.get('unit') or ''}".rstrip()
+    elif b.get("used") is None:
+        text = f"no count yet (limit {num(b.get('limit'))} {b.get('unit')})"
+    else:
+        unit = str(b.get("unit")).replace("_", " ")
+        text = f"{num(b['used'])} of {num(b['limit'])} {unit} used, {num(b['remaining'])} left"
+        if b.get("resets_at"):
+            text += f", resets {b['resets_at'][:10]}"
+    if b.get("reset_since_update"):
+        text += " — RESET since this count; update it"
+    if b.get("stale"):
+        age = "never updated" if b.get("age_days") is None else f"updated {b['age_days']:.0f} days ago"
+        text += f" — STALE ({age}): `{b['how_to_update']}`"
+    return text
+
+
+def task_line(e: dict) -> str:
+    units = f" ({e['task_type']} ×{e['units']})" if e.get("units") else ""
+    return f"[{e['tag']}] {e['text']}{units} → ~{e['estimate_pct']:.0f}% of 5h ({e['basis']})"
+
+
+def recommendation(plan: dict, claude: dict, now) -> list[str]:
+    out = []
+    resets = parse_iso((claude.get("five_hour") or {}).get("resets_at"))
+    after_reset = f"after the reset at {countdown(resets, now)}" if resets else "to a later window"
+    if plan["start"]:
+        s = plan["start"]
+        out.append(f"Start with [{s['tag']}] {s['text']}: ~{s['estimate_pct']:.0f}% fits in the {plan['headroom_pct']:.0f}% left.")
+        for e in plan["then"]:
+            out.append(f"Then [{e['tag']}] {e['text']} (~{e['estimate_pct']:.0f}%).")
+    cp = plan.get("checkpoint")
+    if cp:
+        t = cp["task"]
+        lead = "Instead of waiting" if plan["start"] else "Nothing fits whole"
+        if cp["fits_units"]:
+            out.append(f"{lead}: [{t['tag']}] {t['text']} — ~{cp['fits_units']} of {t['units']} units fit in the "
+                       f"{plan['headroom_pct']:.0f}% left; checkpoint (commit, /budget-log) at ~{cp['stop_at_pct']:.0f}% "
+                       f"and finish {after_reset}.")
+        else:
+            out.append(f"[{t['tag']}] {t['text']} (~{t['estimate_pct']:.0f}%) does not fit in the {plan['headroom_pct']:.0f}% "
+                       f"left: wait {after_reset}, or split it into units, e.g. ({t['task_type'] or 'type'} xN).")
+    if plan["defer"]:
+        names = "; ".join(f"[{e['tag']}] {e['text']}" for e in plan["defer"][:4])
+        more = f" (+{len(plan['defer']) - 4} more)" if len(plan["defer"]) > 4 else ""
+        out.append(f"Defer {after_reset if resets else 'to a later window'}: {names}{more}.")
+    for m in plan["move"][:3]:
+        out.append(f"Claude is low: move [{m['task']['tag']}] {m['task']['text']} to {' or '.join(m['to'])}.")
+    out += plan["notes"]
+    if not out:
+        out.append("Backlog is empty: add tasks to tasks/backlog.md.")
+    return out
+
+
+def text(data: dict, now) -> str:
+    c, plan = data["claude"], data["backlog"]
+    local = now.astimezone().strftime("%a %d %b %H:%M")
+    lines = [f"=== Budget check: {local} ===", ""]
+    cl = claude_lines(c, now)
+    lines.append(f"Claude   {cl[0]}")
+    lines += [f"         {x}" for x in cl[1:]]
+    lines.append(f"Copilot  {balance_line('copilot', data['copilot'])}")
+    lines.append(f"Gemini   {balance_line('gemini', data['gemini'])}")
+    lines += ["", "Backlog (estimated cost in % of the 5-hour window):"]
+    lines += [f"  {task_line(e)}" for e in plan["estimates"]] or ["  (no tasks in tasks/backlog.md)"]
+    lines += ["", "Recommendation:"] + [f"  → {r}" for r in recommendation(plan, c, now)]
+    return "\n".join(lines)
+
+
+def markdown(data: dict, now) -> str:
+    c, plan = data["claude"], data["backlog"]
+    cl = claude_lines(c, now)
+    lines = [f"**Claude:** {cl[0]}; {'; '.join(cl[1:])}",
+             f"**Copilot:** {balance_line('copilot', data['copilot'])}",
+             f"**Gemini:** {balance_line('gemini', data['gemini'])}", "", "**Backlog:**"]
+    lines += [f"- {task_line(e)}" for e in plan["estimates"]] or ["- (empty)"]
+    lines += ["", "**Recommendation:**"] + [f"- {r}" for r in recommendation(plan, c, now)]
+    return "\n".join(lines)
