@@ -37,18 +37,19 @@ def test_calibrated_estimate_and_checkpoint():
     cards = p["estimates"][0]
     assert cards["estimate_pct"] == round(89.5 / 35 * 15, 1) and cards["basis"] == "calibrated: 2 samples"
     assert p["start"]["text"] == "Dash" and p["estimates"][1]["basis"].startswith("tag estimate")
-    cp = p["checkpoint"]
-    assert cp["fits_units"] == 7 and cp["stop_at_pct"] == pytest.approx(80 + 7 * 89.5 / 35, abs=0.1)
+    cp = p["checkpoint"]  # the dashboard (15 %) starts; 5 % is left for cards at 2.56 % each
+    assert cp["fits_units"] == 1 and cp["stop_at_pct"] == pytest.approx(95 + 89.5 / 35, abs=0.1)
     assert [m["task"]["text"] for m in p["move"]] == ["css"]
     nothing_fits = planner.plan(tasks[:1], CAL, used_5h=95.0, weekly_used=None, alternatives=[])
     assert nothing_fits["start"] is None and nothing_fits["checkpoint"]["fits_units"] == 1
+    assert planner.plan(tasks[:1], CAL, used_5h=99.0, weekly_used=None, alternatives=[])["checkpoint"] is None
 
 
 def test_start_then_defer():
     tasks = backlog.parse("[H] A\n[M] B\n[H] C\n")
     p = planner.plan(tasks, {}, used_5h=40.0, weekly_used=None, alternatives=[])
     assert p["start"]["text"] == "A" and [e["text"] for e in p["then"]] == ["B"]
-    assert p["checkpoint"]["task"]["text"] == "C" and p["checkpoint"]["fits_units"] is None
+    assert p["checkpoint"] is None and [e["text"] for e in p["defer"]] == ["C"]  # uncalibrated: no unit to split
 
 
 def w(util, resets="2026-11-22T17:00:00Z", trusted=True, problem=None):

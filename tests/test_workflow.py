@@ -170,3 +170,14 @@ def test_git_missing_still_writes_files(env, capsys, monkeypatch):
     assert code == 0 and data["commit"]["committed"] is False
     assert "git not found" in err
     assert (env.budget / "sessions" / f"{data['date']}.md").exists()
+
+
+def test_log_never_reuses_a_reading_from_before_the_start(env, api, capsys, clock):
+    write_credentials(env.claude)
+    t0 = clock["now"]
+    api.answer(200, usage(10.0, t0 + timedelta(hours=3)))
+    run_json(capsys, "check", "--session", "s1")
+    clock["now"] = t0 + timedelta(seconds=20)  # within the API cache's lifetime
+    api.answer(200, usage(14.0, t0 + timedelta(hours=3)))
+    code, data, _ = run_json(capsys, "log", "--session", "s1", "--task", "feature:1", "--no-commit")
+    assert len(api.requests) == 2 and data["delta"]["delta"] == 4.0

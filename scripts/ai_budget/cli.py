@@ -22,18 +22,20 @@ class Parser(argparse.ArgumentParser):
 def build_parser() -> Parser:
     common = Parser(add_help=False)
     common.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    session = Parser(add_help=False)
+    session.add_argument("--no-fetch", action="store_true", help="do not call the usage API")
+    session.add_argument("--session", metavar="ID", type=lambda v: v.strip() or None,
+                         help="Claude Code session id (default: the current transcript)")
     parser = Parser(prog="budget", description="Local, git-backed budget manager for AI coding subscriptions.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     p = sub.add_parser("fetch", parents=[common], help="Claude utilisation from the OAuth usage API")
     p.add_argument("--force", action="store_true", help="ignore the 3-minute cache (not the 429 gate)")
 
-    p = sub.add_parser("check", parents=[common], help="session-start brief: accounts, backlog, what to do first")
-    p.add_argument("--markdown", action="store_true", help="compact markdown (what the skill shows)")
-    p.add_argument("--no-fetch", action="store_true", help="do not call the usage API")
-    p.add_argument("--session", metavar="ID", help="Claude Code session id (default: the current transcript)")
+    p = sub.add_parser("check", parents=[common, session], help="session-start brief: accounts, backlog, what to do first")
+    p.add_argument("--markdown", action="store_true", help="compact markdown for the skill (always exits 0)")
 
-    p = sub.add_parser("log", parents=[common], help="end of session: measure, calibrate, write the log, commit")
+    p = sub.add_parser("log", parents=[common, session], help="end of session: measure, calibrate, write the log, commit")
     p.add_argument("--task", action="append", metavar="TYPE:UNITS[:DESCRIPTION]")
     p.add_argument("--lesson", action="append", metavar="TEXT")
     p.add_argument("--next", action="append", metavar="TEXT")
@@ -41,8 +43,6 @@ def build_parser() -> Parser:
     p.add_argument("--gemini", metavar="TEXT", help="how Gemini was used this session")
     p.add_argument("--complete", action="append", metavar="TEXT", help="move the backlog line containing TEXT")
     p.add_argument("--no-commit", action="store_true")
-    p.add_argument("--no-fetch", action="store_true", help="do not call the usage API")
-    p.add_argument("--session", metavar="ID", help="Claude Code session id (default: the current transcript)")
 
     p = sub.add_parser("tokens", parents=[common], help="token totals for one Claude Code session")
     p.add_argument("file", nargs="?", metavar="SESSION_FILE")
@@ -57,6 +57,18 @@ def build_parser() -> Parser:
     p.add_argument("--unit", metavar="'per X'", help="with --add-type")
     p.add_argument("--reset", metavar="TYPE")
     p.add_argument("--rebuild", action="store_true", help="recompute all averages from sessions/*.md")
+    p.add_argument("--list", action="store_true", help="list the task types")
+
+    p = sub.add_parser("backlog", parents=[common], help="open backlog tasks with estimated cost")
+    p.add_argument("--short", action="store_true", help="task lines only")
+
+    for name, text in (("install", "link the skills into Claude Code"), ("uninstall", "remove what install added")):
+        p = sub.add_parser(name, parents=[common], help=text)
+        p.add_argument("--claude-dir", metavar="DIR", help="Claude Code folder (default: $CLAUDE_CONFIG_DIR or ~/.claude)")
+        p.add_argument("--dry-run", action="store_true", help="show the changes, make none")
+
+    p = sub.add_parser("init", parents=[common], help="create a fresh budget repo in DIR")
+    p.add_argument("dir", metavar="DIR")
 
     p = sub.add_parser("set", parents=[common], help="manual balances: copilot, gemini, alerts")
     what = p.add_subparsers(dest="what", required=True, parser_class=Parser)
@@ -81,6 +93,8 @@ def build_parser() -> Parser:
 def _handler(command: str):
     from importlib import import_module
 
+    if command == "uninstall":
+        return import_module(".commands.install", __package__).run_uninstall
     module = {"set": "set_balance"}.get(command, command)
     return import_module(f".commands.{module}", __package__).run
 

@@ -51,15 +51,14 @@ def plan(tasks, calibration: dict, used_5h: float | None, weekly_used: float | N
             left -= e["estimate_pct"]
         else:
             result["defer"].append(e)
-    if result["defer"]:
-        # The most important task that does not fit whole: how far it can get now.
-        first = result["defer"].pop(0)
-        checkpoint = {"task": first, "fits_units": None, "stop_at_pct": None}
-        if first["per_unit_pct"] and first["units"]:
-            fits = max(0, min(math.floor(headroom / first["per_unit_pct"]), first["units"]))
-            checkpoint["fits_units"] = fits
-            checkpoint["stop_at_pct"] = round(100 - headroom + fits * first["per_unit_pct"], 1)
-        result["checkpoint"] = checkpoint
+    if result["defer"] and result["defer"][0]["per_unit_pct"] and result["defer"][0]["units"]:
+        # The most important task that does not fit whole: how far it gets in what is left.
+        first = result["defer"][0]
+        fits = max(0, min(math.floor(left / first["per_unit_pct"]), first["units"]))
+        if fits:
+            result["defer"].pop(0)
+            result["checkpoint"] = {"task": first, "fits_units": fits,
+                                    "stop_at_pct": round(100 - left + fits * first["per_unit_pct"], 1)}
     low = used_5h is not None and (headroom < LOW_HEADROOM_PCT or used_5h >= warn_at)
     weekly_low = weekly_used is not None and weekly_used >= warn_at
     if (low or weekly_low) and alternatives:

@@ -21,6 +21,11 @@ def describe(name: str, entry: dict) -> str:
 
 def run(args, now) -> Result:
     path = paths.budget_file()
+    if args.list:
+        calibration = budget_file.load(path)["calibration"]
+        text = ", ".join(f"{n} ({e['unit']}, {e['samples']} sample{'s' if e['samples'] != 1 else ''})"
+                         for n, e in sorted(calibration.items()))
+        return Result(data={"calibration": calibration}, text=text)
     if args.add_type:
         name = cal.valid_type_name(args.add_type)
         unit = (args.unit or "per unit").strip()

@@ -81,6 +81,7 @@ def run(args, now) -> Result:
     data = gather(args, now)
     problem = data["claude"].get("problem")
     text = brief.markdown(data, now) if args.markdown else brief.text(data, now)
-    code = EXIT_UNAVAILABLE if problem or data["claude"]["source"] == "none" else 0
+    # --markdown always exits 0: Claude Code aborts a skill whose ! command fails, and the brief names the problem.
+    code = EXIT_UNAVAILABLE if (problem or data["claude"]["source"] == "none") and not args.markdown else 0
     # The brief already shows the problem; --markdown output is read by Claude, keep stderr quiet.
     return Result(data=data, text=text, code=code, warnings=[problem] if problem and not args.markdown else [])

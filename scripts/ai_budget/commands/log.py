@@ -18,6 +18,7 @@ from ..analysis.session_delta import five_hour_delta, split
 from ..analysis.totals import summarize
 from ..errors import BudgetError
 from ..outputs import gitrepo, session_log
+from ..outputs.text import num
 from ..sources import backlog, transcripts, utilisation
 from ..state import budget_file, session_state
 from ..state.atomic import write_atomic
@@ -91,10 +92,17 @@ def run(args, now) -> Result:
     if start and start.get("logged_at"):
         start = None  # already logged once: a second log would count the same work twice
     since_ms = _ms(start["started_at"]) if start else None
-    util = utilisation.current(budget, now, allow_fetch=not args.no_fetch, max_age=LOG_FRESH_S)
+    started = parse_iso(start["started_at"]) if start else None
+    # A cached reading from before (or at) the start says nothing about the work since.
+    max_age = min(LOG_FRESH_S, (now - started).total_seconds() - 1) if started else LOG_FRESH_S
+    util = utilisation.current(budget, now, allow_fetch=not args.no_fetch, max_age=max(0.0, max_age))
     five = util.get("five_hour") or {}
-    end = {"util": five.get("util"), "resets_at": five.get("resets_at"), "problem": util.get("problem"),
-           "trusted": util["source"] != "none" and not util["stale"]}
+    observed = parse_iso(util.get("observed_at"))
+    start_observed = parse_iso(start.get("observed_at")) if start else None
+    newer = observed is not None and (start_observed is None or observed > start_observed)
+    end = {"util": five.get("util"), "resets_at": five.get("resets_at"),
+           "problem": util.get("problem") or (None if newer else "no reading newer than the session start"),
+           "trusted": util["source"] != "none" and not util["stale"] and newer}
     prices = pricing.load(budget.get("pricing_overrides"))
     entries = session_entries(transcript, since_ms)
     totals = summarize(entries)
@@ -118,10 +126,10 @@ def run(args, now) -> Result:
     cop = dict(budget["copilot"])
     if copilot_used is not None:
         cop.update(used=copilot_used, last_updated=iso(now))
-    copilot_text = (f"{copilot_used} of {cop['limit']} {cop['unit'].replace('_', ' ')} used" if copilot_used is not None
-                    else "not updated this session")
+    copilot_text = (f"{num(cop['used'])} of {num(cop['limit'])} {cop['unit'].replace('_', ' ')} used"
+                    + ("" if copilot_used is not None else f" (as of {str(cop.get('last_updated'))[:10]})")
+                    if cop.get("used") is not None else "no count recorded")
     seven = util.get("seven_day") or {}
-    started = parse_iso(start["started_at"]) if start else None
     date = now.astimezone().strftime("%Y-%m-%d")
     rec = {
         "v": 1, "session_id": session_id, "date": date,

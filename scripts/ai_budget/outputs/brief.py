@@ -15,7 +15,8 @@ def _window(label: str, win: dict, now) -> str:
     text = f"{label} {pct(win['util'])} (resets {countdown(resets, now) if resets else 'when next used'})"
     p = win.get("pace")
     if p:
-        text += f", pace {p['stage']} ({p['delta_pct']:+.0f} pts vs {p['expected_pct']:.0f}% elapsed)"
+        where = "on an even pace" if p["stage"] == "on track" else p["stage"].replace("ahead", "ahead of") + " an even pace"
+        text += f", {where} ({p['delta_pct']:+.0f} pts; {p['expected_pct']:.0f}% of window elapsed)"
         if not p["lasts_to_reset"] and p["runs_out_at"]:
             text += f", runs out ~{countdown(p['runs_out_at'], now)} at this rate"
     return text
@@ -71,18 +72,13 @@ def recommendation(plan: dict, claude: dict, now) -> list[str]:
     cp = plan.get("checkpoint")
     if cp:
         t = cp["task"]
-        lead = "Instead of waiting" if plan["start"] else "Nothing fits whole"
-        if cp["fits_units"]:
-            out.append(f"{lead}: [{t['tag']}] {t['text']} — ~{cp['fits_units']} of {t['units']} units fit in the "
-                       f"{plan['headroom_pct']:.0f}% left; checkpoint (commit, /budget-log) at ~{cp['stop_at_pct']:.0f}% "
-                       f"and finish {after_reset}.")
-        else:
-            out.append(f"[{t['tag']}] {t['text']} (~{t['estimate_pct']:.0f}%) does not fit in the {plan['headroom_pct']:.0f}% "
-                       f"left: wait {after_reset}, or split it into units, e.g. ({t['task_type'] or 'type'} xN).")
+        lead = "Then, partly" if plan["start"] else "Nothing fits whole; start"
+        out.append(f"{lead}: [{t['tag']}] {t['text']} — ~{cp['fits_units']} of {t['units']} units fit; "
+                   f"checkpoint (commit, /budget-log) at ~{cp['stop_at_pct']:.0f}% and finish {after_reset}.")
     if plan["defer"]:
         names = "; ".join(f"[{e['tag']}] {e['text']}" for e in plan["defer"][:4])
         more = f" (+{len(plan['defer']) - 4} more)" if len(plan["defer"]) > 4 else ""
-        out.append(f"Defer {after_reset if resets else 'to a later window'}: {names}{more}.")
+        out.append(f"Defer {'until ' + after_reset if resets else 'to a later window'}: {names}{more}.")
     for m in plan["move"][:3]:
         out.append(f"Claude is low: move [{m['task']['tag']}] {m['task']['text']} to {' or '.join(m['to'])}.")
     out += plan["notes"]

@@ -1,0 +1,93 @@
+"""The skills only call commands that exist, with arguments that parse; install
+and init behave as documented."""
+
+import fnmatch
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO, run, run_json
+
+SKILLS = {name: (REPO / "skills" / name / "SKILL.md").read_text() for name in ("budget-check", "budget-log")}
+# Concrete values for the placeholders the skill text asks Claude to fill in.
+FILL = {"TYPE:UNITS:DESCRIPTION": "feature:1:dashboard", "TEXT FROM A BACKLOG LINE": "dashboard",
+        "--copilot-used N": "--copilot-used 12", "--used N": "--used 12", '"TEXT"': '"a note"'}
+
+
+def frontmatter(text):
+    head = text.split("---")[1]
+    return dict(line.split(":", 1) for line in head.strip().splitlines())
+
+
+def commands(text):
+    """`!` injections and every inline-code command that runs budget.py."""
+    found = re.findall(r"!`([^`]+)`", text)
+    found += [c for c in re.findall(r"(?<!!)`([^`]*scripts/budget\.py[^`]*)`", text)]
+    return found
+
+
+def concrete(cmd, skill_dir):
+    for placeholder, value in FILL.items():
+        cmd = cmd.replace(placeholder, value)
+    return cmd.replace("${CLAUDE_SKILL_DIR}", str(skill_dir)).replace("${CLAUDE_SESSION_ID}", "skill-test-session")
+
+
+@pytest.mark.parametrize("name", sorted(SKILLS))
+def test_skill_frontmatter(name):
+    meta = frontmatter(SKILLS[name])
+    assert meta["name"].strip() == name and meta["description"].strip()
+    assert len(SKILLS[name]) < 2000  # loaded into the user's context: keep it short
+
+
+@pytest.mark.parametrize("name", sorted(SKILLS))
+def test_skill_commands_run_and_are_pre_approved(name, env, tmp_path):
+    (env.budget / "tasks").mkdir()
+    (env.budget / "tasks" / "backlog.md").write_text("## Now\n[M] Progress dashboard (feature x1)\n")
+    allowed = re.findall(r"Bash\(([^)]*)\)", frontmatter(SKILLS[name])["allowed-tools"])
+    cmds = commands(SKILLS[name])
+    assert cmds
+    # Installed the way users get it: through a symlink in the Claude skills folder.
+    link = tmp_path / "claude-skills" / name
+    link.parent.mkdir()
+    link.symlink_to(REPO / "skills" / name)
+    for raw in cmds:
+        cmd = concrete(raw, link)
+        proc = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, env=os.environ.copy(), timeout=60)
+        assert proc.returncode == 0, (cmd, proc.stderr)
+        assert "Traceback" not in proc.stderr
+        plain = cmd.replace('"', "")
+        assert raw.startswith("python3") and any(fnmatch.fnmatch(plain, pattern) for pattern in allowed), (plain, allowed)
+
+
+def test_install_is_idempotent_and_careful(env, capsys):
+    code, data, _ = run_json(capsys, "install")
+    assert code == 0 and (env.claude / "skills" / "budget-check").is_symlink()
+    assert "already installed" in run(capsys, "install")[1]
+    (env.claude / "skills" / "budget-check").unlink()
+    (env.claude / "skills" / "budget-check").mkdir()
+    code, out, err = run(capsys, "install")
+    assert code == 2 and "is not ai-budget's" in err
+    code, out, _ = run(capsys, "uninstall")
+    assert "not ours, left alone" in out and (env.claude / "skills" / "budget-check").is_dir()
+    assert not (env.claude / "skills" / "budget-log").exists()
+
+
+def test_init_creates_a_committed_repo(env, capsys, tmp_path):
+    target = tmp_path / "data"
+    code, data, err = run_json(capsys, "init", str(target))
+    assert code == 0 and data["commit"]["committed"] is True
+    assert (target / "budget.json").exists() and (target / "tasks" / "backlog.md").exists()
+    assert run(capsys, "init", str(target))[0] == 2
+
+
+def test_fresh_clone_check_runs_without_login(tmp_path):
+    """What the README promises: `check` works with no login and no transcripts."""
+    env = {**os.environ, "HOME": str(tmp_path), "AI_BUDGET_HOME": str(REPO), "AI_BUDGET_CACHE_DIR": str(tmp_path / "c"),
+           "AI_BUDGET_API_BASE": "http://127.0.0.1:9", "CLAUDE_CONFIG_DIR": str(tmp_path / "nothing")}
+    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "budget.py"), "check", "--no-fetch"],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "Backlog" in proc.stdout and "Recommendation" in proc.stdout and "no Claude" in proc.stdout
