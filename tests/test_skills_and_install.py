@@ -91,3 +91,8 @@ def test_fresh_clone_check_runs_without_login(tmp_path):
                           capture_output=True, text=True, env=env, timeout=60)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "Backlog" in proc.stdout and "Recommendation" in proc.stdout and "no Claude" in proc.stdout
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    ci = [l for l in (REPO / ".ci" / "run").read_text().splitlines() if l and not l.startswith(("#", "set ", "cd "))]
+    assert len(ci) == 1 and f"```bash\n{ci[0]}\n```" in (REPO / "README.md").read_text()
