@@ -27,13 +27,24 @@ class Deduper:
 
     def __init__(self):
         self.kept: list = []
+        self.changed: set[int] = set()  # indices added or replaced since construction/preload
         self._by_key: dict[tuple, int] = {}
         self._by_id: dict[str, list[int]] = {}
+
+    def preload(self, entry) -> int:
+        """Seed with an entry kept by an earlier run (the index); not marked changed."""
+        self.kept.append(entry)
+        index = len(self.kept) - 1
+        if entry.message_id is not None:
+            self._by_id.setdefault(entry.message_id, []).append(index)
+            self._by_key.setdefault((entry.message_id, entry.request_id), index)
+        return index
 
     def add(self, entry) -> None:
         mid = entry.message_id
         if mid is None:
             self.kept.append(entry)
+            self.changed.add(len(self.kept) - 1)
             return
         key = (mid, entry.request_id)
         index = self._by_key.get(key)
@@ -46,8 +57,10 @@ class Deduper:
             self.kept.append(entry)
             index = len(self.kept) - 1
             self._by_id.setdefault(mid, []).append(index)
+            self.changed.add(index)
         elif better(entry, self.kept[index]):
             self.kept[index] = entry
+            self.changed.add(index)
         self._by_key.setdefault(key, index)
 
     def extend(self, entries) -> "Deduper":
