@@ -15,7 +15,7 @@ def _env_path(name: str) -> Path | None:
 
 def budget_home() -> Path:
     """The budget repo: $AI_BUDGET_HOME, else the repo that holds scripts/."""
-    return _env_path("AI_BUDGET_HOME") or Path(__file__).resolve().parents[2]
+    return _env_path("AI_BUDGET_HOME") or code_root()
 
 
 def code_root() -> Path:

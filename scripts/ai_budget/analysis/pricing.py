@@ -67,10 +67,6 @@ class PriceTable:
                 chosen = p
         return chosen
 
-    def knows(self, model: str) -> bool:
-        key = normalise(model)
-        return self.aliases.get(key, key) in self.models
-
     def cost(self, model: str | None, ts_ms: int, inp: int, out: int, c5: int, c1: int, cread: int,
              fast: bool = False) -> float | None:
         """USD for one API response; None when the model is unknown."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .. import paths
 from ..errors import EXIT_UNAVAILABLE, SourceUnavailable
+from ..outputs.brief import limit_lines
 from ..outputs.text import source_note, window_line
 from ..sources import usage_api, utilisation
 from ..state import budget_file
@@ -12,14 +13,7 @@ from . import Result
 
 def describe(util: dict, now) -> list[str]:
     lines = [window_line("five_hour", util.get("five_hour"), now), window_line("seven_day", util.get("seven_day"), now)]
-    for scoped in util.get("scoped_weekly") or []:
-        flag = "  ← binding" if scoped.get("active") else ""
-        lines.append(f"  weekly {scoped['model']}: {scoped['util']:.1f}%{flag}")
-    extra = util.get("extra_usage")
-    if extra and extra.get("enabled"):
-        used, limit = extra.get("used_usd"), extra.get("limit_usd")
-        lines.append(f"  extra usage: ${used or 0:.2f} of ${limit:.2f}" if limit else f"  extra usage: ${used or 0:.2f}")
-    return lines
+    return lines + [f"  {line}" for line in limit_lines(util, now)]
 
 
 def run(args, now) -> Result:

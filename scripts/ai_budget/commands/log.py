@@ -26,7 +26,7 @@ from ..state.budget_file import empty_calibration
 from ..timefmt import iso, parse_iso
 from . import Result
 from .check import current_session
-from .set_balance import _count
+from .set_balance import parse_count
 
 LOG_FRESH_S = 30  # a cached reading older than this predates the work just done
 
@@ -80,7 +80,7 @@ def run(args, now) -> Result:
     path = paths.budget_file()
     budget = budget_file.load(path)
     tasks = parse_tasks(args.task, budget["calibration"])
-    copilot_used = _count(args.copilot_used, "--copilot-used")
+    copilot_used = parse_count(args.copilot_used, "--copilot-used")
     backlog_path, completed_path = home / "tasks" / "backlog.md", home / "tasks" / "completed.md"
     backlog_tasks = backlog.read(backlog_path)
     moves = [backlog.find(backlog_tasks, needle) for needle in args.complete or []]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ..timefmt import countdown, parse_iso
+from ..sources.utilisation import STALE_AFTER_S
+from ..timefmt import age, countdown, parse_iso
 from .text import num, pct, source_note
 
 
@@ -22,13 +23,23 @@ def _window(label: str, win: dict, now) -> str:
     return text
 
 
-def claude_lines(c: dict, now) -> list[str]:
-    lines = [_window("5h", c.get("five_hour") or {}, now), _window("7d", c.get("seven_day") or {}, now)]
-    for s in c.get("scoped_weekly") or []:
-        lines.append(f"weekly {s['model']} {pct(s['util'])}" + ("  ← binding limit" if s.get("active") else ""))
+def limit_lines(c: dict, now) -> list[str]:
+    """Per-model weekly caps and extra usage (API only). Next to a fresher status-line
+    reading they are older: then they carry their own age."""
+    as_of = parse_iso(c.get("limits_as_of"))
+    suffix = f" (as of {age(as_of, now)})" if as_of and (now - as_of).total_seconds() > STALE_AFTER_S else ""
+    lines = [f"weekly {s['model']}: {pct(s['util'])}" + ("  ← binding" if s.get("active") else "") + suffix
+             for s in c.get("scoped_weekly") or []]
     extra = c.get("extra_usage")
     if extra and extra.get("enabled"):
-        lines.append(f"extra usage ${extra.get('used_usd') or 0:.2f}" + (f" of ${extra['limit_usd']:.2f}" if extra.get("limit_usd") else ""))
+        used, limit = extra.get("used_usd") or 0, extra.get("limit_usd")
+        lines.append(f"extra usage: ${used:.2f}" + (f" of ${limit:.2f}" if limit else "") + suffix)
+    return lines
+
+
+def claude_lines(c: dict, now) -> list[str]:
+    lines = [_window("5h", c.get("five_hour") or {}, now), _window("7d", c.get("seven_day") or {}, now)]
+    lines += limit_lines(c, now)
     note = source_note(c, now)
     if note:
         lines.append(note)
@@ -63,7 +74,8 @@ def task_line(e: dict) -> str:
 def recommendation(plan: dict, claude: dict, now) -> list[str]:
     out = []
     resets = parse_iso((claude.get("five_hour") or {}).get("resets_at"))
-    after_reset = f"after the reset at {countdown(resets, now)}" if resets else "to a later window"
+    after_reset = f"after the reset at {countdown(resets, now)}" if resets else "in a later window"
+    until_reset = f"until after the reset at {countdown(resets, now)}" if resets else "to a later window"
     if plan["start"]:
         s = plan["start"]
         out.append(f"Start with [{s['tag']}] {s['text']}: ~{s['estimate_pct']:.0f}% fits in the {plan['headroom_pct']:.0f}% left.")
@@ -78,7 +90,7 @@ def recommendation(plan: dict, claude: dict, now) -> list[str]:
     if plan["defer"]:
         names = "; ".join(f"[{e['tag']}] {e['text']}" for e in plan["defer"][:4])
         more = f" (+{len(plan['defer']) - 4} more)" if len(plan["defer"]) > 4 else ""
-        out.append(f"Defer {'until ' + after_reset if resets else 'to a later window'}: {names}{more}.")
+        out.append(f"Defer {until_reset}: {names}{more}.")
     for m in plan["move"][:3]:
         out.append(f"Claude is low: move [{m['task']['tag']}] {m['task']['text']} to {' or '.join(m['to'])}.")
     out += plan["notes"]

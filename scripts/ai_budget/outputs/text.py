@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from datetime import datetime
 
 from ..timefmt import age, countdown, parse_iso
@@ -39,10 +37,6 @@ def source_note(util: dict, now: datetime) -> str | None:
     if util.get("problem"):
         note += f" ({util['problem']})"
     return note
-
-
-def use_colour(stream=sys.stdout) -> bool:
-    return "NO_COLOR" not in os.environ and hasattr(stream, "isatty") and stream.isatty()
 
 
 def table(headers: list[str], rows: list[list], align: str | None = None) -> str:

@@ -41,7 +41,9 @@ def from_api(got: dict, now: datetime) -> dict:
 
 
 def _with_snapshot(budget: dict, snap: dict) -> dict:
-    result = _from_budget(budget.get("claude", {}))  # scoped/extra usage come only from the API
+    claude = budget.get("claude", {})
+    result = _from_budget(claude)  # scoped/extra usage come only from the API, at its own time
+    result["limits_as_of"] = claude.get("last_fetched")
     for key in ("five_hour", "seven_day"):
         if snap.get(key):
             result[key] = snap[key]

@@ -82,7 +82,7 @@ def _pending(con, roots):
             continue
         key = str(path)
         old = known.get(key)
-        if old and old[0] == st.st_ino and st.st_size >= old[3] and (old[1], old[2]) == (st.st_size, st.st_mtime_ns):
+        if old and (old[0], old[1], old[2]) == (st.st_ino, st.st_size, st.st_mtime_ns):
             continue
         replaced = old is not None and (old[0] != st.st_ino or st.st_size < old[3])
         start = 0 if old is None or replaced else old[3]

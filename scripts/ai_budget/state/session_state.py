@@ -46,10 +46,3 @@ def mark_logged(session_id: str, when: str) -> None:
         data["logged_at"] = when
         write_atomic(path, dump_json(data))
 
-
-def update(session_id: str, **fields) -> None:
-    path = _path(session_id)
-    with locked(path):
-        data = read(session_id) or {"session_id": session_id}
-        data.update(fields)
-        write_atomic(path, dump_json(data))
