@@ -38,6 +38,7 @@ def env(tmp_path, monkeypatch):
     monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("AI_BUDGET_MACHINE", "testbox")
     monkeypatch.setattr(sys, "platform", "linux")  # never ask a real Keychain
     return type("Env", (), {"root": tmp_path, "home": home, "budget": budget, "claude": claude,
                             "cache": tmp_path / "cache", "projects": claude / "projects"})

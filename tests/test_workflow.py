@@ -118,7 +118,7 @@ def test_a_whole_day(env, api, capsys, clock):
                         log1["commit_message"]]
     assert "flashcard 10, feature 1" in log1["commit_message"]
     files = set(git(env, "log", "--name-only", "--format=").split())
-    assert files == {"budget.json", f"sessions/{day}.md", "tasks/backlog.md", "tasks/completed.md"}
+    assert files == {"budget.json", f"sessions/{day}.md", "tasks/backlog.md", "tasks/completed.md", "history/testbox.tsv"}
 
     # --- calibration can be rebuilt from the logs alone
     before = budget["calibration"]

@@ -60,12 +60,13 @@ def build_parser() -> Parser:
     p.add_argument("--list", action="store_true", help="list the task types")
 
     p = sub.add_parser("report", parents=[common], help="usage history (API-equivalent cost)")
-    p.add_argument("kind", choices=["daily", "weekly", "monthly", "session", "models", "projects"])
+    p.add_argument("kind", choices=["daily", "weekly", "monthly", "session", "blocks", "models", "projects"])
     p.add_argument("--since", metavar="DATE")
     p.add_argument("--until", metavar="DATE")
     p.add_argument("--tz", metavar="ZONE", help="IANA time zone for day buckets (default: local)")
     p.add_argument("--project", metavar="NAME", help="only this project folder")
     p.add_argument("--breakdown", action="store_true", help="per-model rows")
+    p.add_argument("--save", action="store_true", help="update and commit this machine's history/ file")
 
     p = sub.add_parser("backlog", parents=[common], help="open backlog tasks with estimated cost")
     p.add_argument("--short", action="store_true", help="task lines only")

@@ -59,3 +59,12 @@ def cache_dir() -> Path:
         return explicit
     xdg = _env_path("XDG_CACHE_HOME") or Path.home() / ".cache"
     return xdg / "ai-budget"
+
+
+def machine_id() -> str:
+    """Names this machine's history file: $AI_BUDGET_MACHINE, else the host name."""
+    import re
+    import socket
+
+    raw = os.environ.get("AI_BUDGET_MACHINE", "").strip() or socket.gethostname().split(".")[0]
+    return re.sub(r"[^a-z0-9_-]+", "-", raw.lower()).strip("-") or "machine"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import datetime, timedelta, timezone
 
@@ -47,21 +48,39 @@ def transcript_ms(value) -> int | None:
     accepts them; anything else (microseconds, no zone) is rejected."""
     if not isinstance(value, str):
         return None
+    if len(value) == 24 and value[23] == "Z" and value[19] == "." and value[13] == ":" and value[16] == ":":
+        # The canonical form, on every line: one cached parse per hour, then digits.
+        rest = value[14:16] + value[17:19] + value[20:23]
+        base = _hour_ms(value[:13])
+        if base is not None and rest.isascii() and rest.isdigit() and rest[0] < "6" and rest[2] < "6":
+            return base + (int(rest[:2]) * 60 + int(rest[2:4])) * 1000 + int(rest[4:])
     m = _TRANSCRIPT_TS.match(value)
     if not m:
         return None
     y, mo, d, h, mi, s, frac, zone = m.groups()
-    ms = int((frac[1:] + "00")[:3]) if frac else 0
-    if zone == "Z":
-        tz = UTC
-    else:
+    day = _day_ms(y, mo, d)
+    h, mi, s = int(h), int(mi), int(s)
+    if day is None or h > 23 or mi > 59 or s > 59:
+        return None
+    ms = day + ((h * 60 + mi) * 60 + s) * 1000 + (int((frac[1:] + "00")[:3]) if frac else 0)
+    if zone != "Z":
         sign = 1 if zone[0] == "+" else -1
-        tz = timezone(sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6])))
+        ms -= sign * (int(zone[1:3]) * 60 + int(zone[4:6])) * 60_000
+    return ms
+
+
+@functools.lru_cache(maxsize=4096)
+def _hour_ms(prefix: str) -> int | None:
+    return transcript_ms(prefix + ":00:00Z")
+
+
+@functools.lru_cache(maxsize=4096)
+def _day_ms(y: str, mo: str, d: str) -> int | None:
+    """Epoch ms of a UTC midnight; cached because every line of a day repeats it."""
     try:
-        dt = datetime(int(y), int(mo), int(d), int(h), int(mi), int(s), tzinfo=tz)
+        return int(datetime(int(y), int(mo), int(d), tzinfo=UTC).timestamp()) * 1000
     except ValueError:
         return None
-    return int(dt.timestamp()) * 1000 + ms
 
 
 def iso(dt: datetime | None) -> str | None:

@@ -55,6 +55,12 @@ class PriceTable:
         self._cache: dict = {}
 
     def period(self, model: str, ts_ms: int) -> dict | None:
+        key = (model, ts_ms // 86_400_000)
+        if key not in self._cache:  # every response of a day asks the same question
+            self._cache[key] = self._period(model, ts_ms)
+        return self._cache[key]
+
+    def _period(self, model: str, ts_ms: int) -> dict | None:
         key = normalise(model)
         key = self.aliases.get(key, key)
         periods = self.models.get(key)

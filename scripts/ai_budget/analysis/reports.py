@@ -1,15 +1,48 @@
-"""Usage reports from de-duplicated (entry, cost) rows, in ccusage's JSON field
-names so scripts written against ccusage read ours unchanged. Pure.
+"""Usage reports in ccusage's JSON field names, so scripts written against
+ccusage read ours unchanged. Pure: rows in, dicts out.
 Costs are API-equivalent estimates; unknown models are listed, never $0."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
+from ..sources.transcripts import model_label
 from ..timefmt import ms_to_iso
 
 KINDS = {"daily": ("daily", "date"), "weekly": ("weekly", "week"), "monthly": ("monthly", "month"),
-         "session": ("sessions", "sessionId"), "models": ("models", "modelName"), "projects": ("projects", "project")}
+         "session": ("sessions", "sessionId"), "models": ("models", "modelName"), "projects": ("projects", "project"),
+         "blocks": ("blocks", "id")}
+COST_NOTE = "API-equivalent estimate at list prices; a subscription is billed by plan"
+BLOCK_MS = 5 * 3_600_000
+
+
+@dataclass(slots=True)
+class Usage:
+    """Responses summed over a time slot (a quarter hour from the index, a day from history)."""
+
+    ts_ms: int
+    model: str | None
+    fast: bool
+    project: str
+    session: str
+    count: int
+    input: int
+    output: int
+    cache_create: int
+    cache_read: int
+    cost: float  # of the priced responses
+    unpriced: int  # responses with no known price
+    first_ms: int
+    last_ms: int
+
+    @property
+    def total(self) -> int:
+        return self.input + self.output + self.cache_create + self.cache_read
+
+    @property
+    def model_name(self) -> str | None:
+        return model_label(self.model, self.fast)
 
 
 def _bucket() -> dict:
@@ -17,78 +50,79 @@ def _bucket() -> dict:
             "totalTokens": 0, "totalCost": 0.0, "entries": 0, "_models": {}, "_unpriced": set(), "_first": None, "_last": None}
 
 
-def _add(b: dict, e, cost) -> None:
-    b["inputTokens"] += e.input
-    b["outputTokens"] += e.output
-    b["cacheCreationTokens"] += e.cache_create
-    b["cacheReadTokens"] += e.cache_read
-    b["totalTokens"] += e.total
-    b["entries"] += 1
-    b["_first"] = e.ts_ms if b["_first"] is None else min(b["_first"], e.ts_ms)
-    b["_last"] = e.ts_ms if b["_last"] is None else max(b["_last"], e.ts_ms)
-    if cost is None:
-        b["_unpriced"].add(e.model)
-    else:
-        b["totalCost"] += cost
-    name = e.model_name
+def _add(b: dict, u: Usage) -> None:
+    b["inputTokens"] += u.input
+    b["outputTokens"] += u.output
+    b["cacheCreationTokens"] += u.cache_create
+    b["cacheReadTokens"] += u.cache_read
+    b["totalTokens"] += u.total
+    b["entries"] += u.count
+    b["totalCost"] += u.cost
+    b["_first"] = u.first_ms if b["_first"] is None else min(b["_first"], u.first_ms)
+    b["_last"] = u.last_ms if b["_last"] is None else max(b["_last"], u.last_ms)
+    if u.unpriced:
+        b["_unpriced"].add(u.model)
+    name = u.model_name
     if name:
         m = b["_models"].setdefault(name, {"modelName": name, "inputTokens": 0, "outputTokens": 0,
                                            "cacheCreationTokens": 0, "cacheReadTokens": 0, "cost": 0.0})
-        m["inputTokens"] += e.input
-        m["outputTokens"] += e.output
-        m["cacheCreationTokens"] += e.cache_create
-        m["cacheReadTokens"] += e.cache_read
-        m["cost"] += cost or 0.0
+        m["inputTokens"] += u.input
+        m["outputTokens"] += u.output
+        m["cacheCreationTokens"] += u.cache_create
+        m["cacheReadTokens"] += u.cache_read
+        m["cost"] += u.cost
 
 
 def _finish(b: dict, breakdown: bool = True) -> dict:
     models = sorted(b.pop("_models").values(), key=lambda m: -m["cost"])
     unpriced = sorted(x for x in b.pop("_unpriced") if x)
-    first, last = b.pop("_first"), b.pop("_last")
     b["totalCost"] = round(b["totalCost"], 8)
     b["modelsUsed"] = [m["modelName"] for m in models]
     if breakdown:
         b["modelBreakdowns"] = [{**m, "cost": round(m["cost"], 8)} for m in models]
     if unpriced:
         b["unpricedModels"] = unpriced
-    b["_span"] = (first, last)
     return b
 
 
-def key_of(kind: str, e, tz: tzinfo) -> str:
-    when = datetime.fromtimestamp(e.ts_ms / 1000, tz)
-    if kind == "daily":
-        return when.strftime("%Y-%m-%d")
+def key_of(kind: str, ts_ms: int, tz: tzinfo) -> str:
+    when = datetime.fromtimestamp(ts_ms / 1000, tz)
     if kind == "weekly":  # weeks start on Sunday, as `ccusage claude weekly`
-        return (when - timedelta(days=(when.weekday() + 1) % 7)).strftime("%Y-%m-%d")
-    if kind == "monthly":
-        return when.strftime("%Y-%m")
-    if kind == "session":
-        return f"{e.project}\0{e.session}"
-    if kind == "models":
-        return e.model_name or ""
-    return e.project
+        when -= timedelta(days=(when.weekday() + 1) % 7)
+    return when.strftime("%Y-%m" if kind == "monthly" else "%Y-%m-%d")
 
 
 def build(kind: str, rows, tz: tzinfo, since: str | None = None, until: str | None = None,
           project: str | None = None) -> dict:
-    """rows: [(entry, cost)]; since/until: inclusive YYYY-MM-DD in `tz`."""
+    """rows: [Usage]; since/until: inclusive YYYY-MM-DD in `tz`."""
     field_list, field = KINDS[kind]
     groups: dict[str, dict] = {}
     totals = _bucket()
-    for e, cost in rows:
-        day = datetime.fromtimestamp(e.ts_ms / 1000, tz).strftime("%Y-%m-%d")
-        if (since and day < since) or (until and day > until) or (project and e.project != project):
+    days: dict[int, str] = {}  # slot start → day; thousands of rows share a slot
+    for u in rows:
+        day = days.get(u.ts_ms)
+        if day is None:
+            day = days[u.ts_ms] = key_of("daily", u.ts_ms, tz)
+        if (since and day < since) or (until and day > until) or (project and u.project != project):
             continue
-        key = key_of(kind, e, tz)
-        if kind == "models" and not key:
-            continue
-        _add(groups.setdefault(key, _bucket()), e, cost)
-        _add(totals, e, cost)
+        if kind == "daily":
+            key = day
+        elif kind in ("weekly", "monthly"):
+            key = key_of(kind, u.ts_ms, tz)
+        elif kind == "session":
+            key = f"{u.project}\0{u.session}"
+        elif kind == "models":
+            key = u.model_name
+            if not key:
+                continue
+        else:
+            key = u.project
+        _add(groups.setdefault(key, _bucket()), u)
+        _add(totals, u)
     out = []
     for key, b in groups.items():
+        first, last = b.pop("_first"), b.pop("_last")
         row = _finish(b)
-        first, last = row.pop("_span")
         if kind == "session":
             project_path, session = key.split("\0")
             row = {"sessionId": session, "projectPath": project_path, "firstActivity": ms_to_iso(first),
@@ -102,7 +136,93 @@ def build(kind: str, rows, tz: tzinfo, since: str | None = None, until: str | No
         out.sort(key=lambda r: -r["totalCost"])
     else:
         out.sort(key=lambda r: r[field])
+    totals.pop("_first"), totals.pop("_last")
     total = _finish(totals, breakdown=False)
-    total.pop("_span")
     total.pop("modelsUsed")
-    return {field_list: out, "totals": total, "costNote": "API-equivalent estimate at list prices; a subscription is billed by plan"}
+    return {field_list: out, "totals": total, "costNote": COST_NOTE}
+
+
+# ---------------------------------------------------------------- 5-hour blocks
+
+def _floor_hour(ms: int) -> int:
+    return ms - ms % 3_600_000
+
+
+def blocks(rows, now_ms: int, known_resets: list[int] = (), since_ms: int | None = None,
+           until_ms: int | None = None) -> dict:
+    """ccusage's 5-hour blocks (other-tools §10.2) from [(entry, cost)] sorted by time.
+    A real window end from the usage API (`known_resets`, epoch ms) places its
+    window exactly; other blocks start at the floored hour, as ccusage guesses."""
+    windows = sorted((end - BLOCK_MS, end) for end in set(known_resets))
+
+    def real_window(t):
+        return next((w for w in windows if w[0] <= t < w[1]), None)
+
+    out, cur, start, real = [], [], None, None
+    for e, cost in rows:
+        window = real_window(e.ts_ms)
+        if cur:
+            last = cur[-1][0].ts_ms
+            expired = e.ts_ms >= real[1] if real else e.ts_ms - start > BLOCK_MS
+            if expired or e.ts_ms - last > BLOCK_MS or (window and window != real):
+                out.append(_block(start, real, cur, now_ms))
+                if e.ts_ms - last > BLOCK_MS:
+                    out.append(_gap(last + BLOCK_MS, e.ts_ms))
+                cur = []
+        if not cur:
+            real = window
+            start = window[0] if window else _floor_hour(e.ts_ms)
+        cur.append((e, cost))
+    if cur:
+        out.append(_block(start, real, cur, now_ms))
+    out = [b for b in out if (since_ms is None or b["_end"] > since_ms) and (until_ms is None or b["_start"] < until_ms)]
+    used = [b for b in out if not b["isGap"]]
+    totals = {ours: sum(b["tokenCounts"][theirs] for b in used) for ours, theirs in
+              (("inputTokens", "inputTokens"), ("outputTokens", "outputTokens"),
+               ("cacheCreationTokens", "cacheCreationInputTokens"), ("cacheReadTokens", "cacheReadInputTokens"))}
+    totals.update(totalTokens=sum(b["totalTokens"] for b in used), totalCost=round(sum(b["costUSD"] for b in used), 8),
+                  entries=sum(b["entries"] for b in used))
+    unpriced = sorted({m for b in used for m in b.get("unpricedModels", ())})
+    if unpriced:
+        totals["unpricedModels"] = unpriced
+    for b in out:
+        del b["_start"], b["_end"]
+    return {"blocks": out, "totals": totals, "costNote": COST_NOTE}
+
+
+def _block(start: int, real, cur, now_ms: int) -> dict:
+    end = real[1] if real else start + BLOCK_MS
+    first, last = cur[0][0].ts_ms, cur[-1][0].ts_ms
+    inp = sum(e.input for e, _ in cur)
+    out = sum(e.output for e, _ in cur)
+    cc = sum(e.cache_create for e, _ in cur)
+    cr = sum(e.cache_read for e, _ in cur)
+    cost = sum(c for _, c in cur if c is not None)
+    total = inp + out + cc + cr
+    models = list(dict.fromkeys(e.model_name for e, _ in cur if e.model_name))
+    unpriced = sorted({e.model for e, c in cur if c is None and e.model})
+    active = now_ms - last < BLOCK_MS and now_ms < end
+    minutes = (last - first) / 60_000
+    # As ccusage: a rate only for the block still running (a past block's is history, not a forecast).
+    burn = None if minutes <= 0 or not active else {"tokensPerMinute": total / minutes, "tokensPerMinuteForIndicator": (inp + out) / minutes,
+                                      "costPerHour": cost / minutes * 60}
+    projection = None
+    if burn:
+        remaining = round((end - now_ms) / 60_000)
+        projection = {"totalTokens": round(total + burn["tokensPerMinute"] * remaining),
+                      "totalCost": round(cost + burn["costPerHour"] / 60 * remaining, 2), "remainingMinutes": remaining}
+    block = {"id": ms_to_iso(start), "startTime": ms_to_iso(start), "endTime": ms_to_iso(end),
+             "actualEndTime": ms_to_iso(last), "isActive": active, "isGap": False, "entries": len(cur),
+             "tokenCounts": {"inputTokens": inp, "outputTokens": out, "cacheCreationInputTokens": cc, "cacheReadInputTokens": cr},
+             "totalTokens": total, "costUSD": round(cost, 8), "models": models, "burnRate": burn, "projection": projection,
+             "window": "usage-api" if real else "estimated", "_start": start, "_end": end}
+    if unpriced:
+        block["unpricedModels"] = unpriced
+    return block
+
+
+def _gap(start: int, end: int) -> dict:
+    zero = {"inputTokens": 0, "outputTokens": 0, "cacheCreationInputTokens": 0, "cacheReadInputTokens": 0}
+    return {"id": f"gap-{ms_to_iso(start)}", "startTime": ms_to_iso(start), "endTime": ms_to_iso(end), "actualEndTime": None,
+            "isActive": False, "isGap": True, "entries": 0, "tokenCounts": zero, "totalTokens": 0, "costUSD": 0.0,
+            "models": [], "burnRate": None, "projection": None, "window": None, "_start": start, "_end": end}

@@ -14,3 +14,14 @@ class Result:
     text: str
     code: int = 0
     warnings: list[str] = field(default_factory=list)
+
+
+def synced_prices(budget: dict):
+    """The price table, after bringing the transcript index up to date."""
+    from ..analysis import pricing
+    from ..outputs import progress
+    from ..state import index
+
+    prices = pricing.load(budget.get("pricing_overrides"))
+    index.sync(prices, progress=progress.on_tty())
+    return prices

@@ -11,11 +11,12 @@ from ..analysis import pace, planner
 from ..errors import EXIT_UNAVAILABLE, BudgetError
 from ..outputs import brief
 from ..sources import backlog, transcripts, utilisation
-from ..state import budget_file, session_state
+from ..state import budget_file, index, session_state
 from ..timefmt import iso, parse_iso
-from . import Result
+from . import Result, synced_prices
 
 MANUAL_STALE_AFTER = timedelta(days=2)
+FIVE_HOURS = timedelta(hours=5)
 
 
 def manual_balance(section: dict, now, name: str) -> dict:
@@ -37,6 +38,17 @@ def current_session(session_id: str | None) -> tuple[str, Path | None]:
         return session_id, transcripts.find_session_by_id(roots, session_id)
     found = transcripts.find_current_session(roots, Path.cwd())
     return (found.stem, found) if found else ("no-transcript", None)
+
+
+def local_usage(budget: dict, now, five: dict) -> dict:
+    """What this machine's transcripts say about today and the current 5-hour window."""
+    synced_prices(budget)
+    midnight = now.astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
+    out = {"today": index.totals_since(int(midnight.timestamp() * 1000)), "window": None}
+    resets = parse_iso(five.get("resets_at"))
+    if resets and resets > now:
+        out["window"] = index.totals_since(int((resets - FIVE_HOURS).timestamp() * 1000))
+    return out
 
 
 def gather(args, now) -> dict:
@@ -69,7 +81,7 @@ def gather(args, now) -> dict:
         "seven_day": {"util": weekly, "resets_at": (util.get("seven_day") or {}).get("resets_at")},
         "source": util["source"], "observed_at": util["observed_at"], "trusted": trusted,
     })
-    return {"generated_at": iso(now), "claude": util, "copilot": copilot, "gemini": gemini,
+    return {"generated_at": iso(now), "claude": util, "local": local_usage(budget, now, five), "copilot": copilot, "gemini": gemini,
             "backlog": plan, "session": {"id": session_id, "transcript": str(transcript) if transcript else None,
                                          "started_at": snapshot["started_at"], "checks": snapshot.get("checks", 1),
                                          "start_trusted": snapshot.get("trusted", False)}}

@@ -12,19 +12,17 @@ from pathlib import Path
 
 from .. import paths
 from ..analysis import calibration as cal
-from ..analysis import pricing
-from ..analysis.dedup import Deduper
 from ..analysis.session_delta import five_hour_delta, split
 from ..analysis.totals import summarize
 from ..errors import BudgetError
 from ..outputs import gitrepo, session_log
 from ..outputs.text import num
-from ..sources import backlog, transcripts, utilisation
-from ..state import budget_file, session_state
+from ..sources import backlog, utilisation
+from ..state import budget_file, history_file, index, session_state
 from ..state.atomic import write_atomic
 from ..state.budget_file import empty_calibration
 from ..timefmt import iso, parse_iso
-from . import Result
+from . import Result, synced_prices, tokens
 from .check import current_session
 from .set_balance import parse_count
 
@@ -52,22 +50,14 @@ def parse_tasks(specs: list[str], calibration: dict) -> list[dict]:
 def session_entries(transcript: Path | None, since_ms: int | None) -> list:
     if transcript is None:
         return []
-    dedup = Deduper()
-    for path in transcripts.session_files(transcript):
-        dedup.extend(transcripts.read_entries(path, transcript.parent.name, transcript.stem))
-    return [e for e in dedup.kept if since_ms is None or e.ts_ms >= since_ms]
+    return [e for e in tokens.session_entries(transcript) if since_ms is None or e.ts_ms >= since_ms]
 
 
-def local_share(session_id: str, since_ms: int, prices) -> float | None:
+def local_share(session_id: str, since_ms: int) -> float | None:
     """This session's share of all local API-equivalent cost since `since_ms`."""
-    dedup = Deduper().extend(transcripts.entries_since(paths.projects_roots(), since_ms))
-    mine = total = 0.0
-    for e in dedup.kept:
-        cost = prices.entry_cost(e) or 0.0
-        total += cost
-        if e.session == session_id:
-            mine += cost
-    return mine / total if total > 0 else None
+    costs = index.cost_by_session(since_ms)
+    total = sum(costs.values())
+    return costs.get(session_id, 0.0) / total if total > 0 else None
 
 
 def _ms(value) -> int | None:
@@ -103,13 +93,13 @@ def run(args, now) -> Result:
     end = {"util": five.get("util"), "resets_at": five.get("resets_at"),
            "problem": util.get("problem") or (None if newer else "no reading newer than the session start"),
            "trusted": util["source"] != "none" and not util["stale"] and newer}
-    prices = pricing.load(budget.get("pricing_overrides"))
+    prices = synced_prices(budget)
     entries = session_entries(transcript, since_ms)
     totals = summarize(entries)
     costs = [prices.entry_cost(e) for e in entries]
     unpriced = sorted({e.model for e, c in zip(entries, costs) if c is None})
     cost_usd = round(sum(c for c in costs if c is not None), 4)
-    share = local_share(session_id, since_ms, prices) if since_ms else None
+    share = local_share(session_id, since_ms) if since_ms else None
     delta = five_hour_delta(start and {**start["five_hour"], "trusted": start.get("trusted")}, end, share)
     parts = split(delta["delta"] if delta["trusted"] else None, totals["output_tokens"], tasks, budget["calibration"])
 
@@ -157,6 +147,13 @@ def run(args, now) -> Result:
         fresh["copilot"] = {**fresh["copilot"], **{k: cop[k] for k in ("used", "last_updated")}}
         utilisation.record(fresh["claude"], util)
     changed = [path, log_path]
+    try:
+        history_path, history_changed = history_file.save(home, paths.machine_id())
+        changed += [history_path] if history_changed else []
+    except BudgetError as exc:  # a malformed history file must not lose the session record
+        history_note = str(exc)
+    else:
+        history_note = None
     if moves:
         move_lines(backlog_path, completed_path, moves, date)
         changed += [backlog_path, completed_path]
@@ -167,7 +164,8 @@ def run(args, now) -> Result:
         else gitrepo.commit(home, changed, message)
     data = {**{k: v for k, v in rec.items() if k not in ("cost_text", "calibration_text")},
             "log_file": str(log_path), "commit": git, "commit_message": message}
-    return Result(data=data, text=render_summary(rec, log_path, git), warnings=git["notes"] if not git["committed"] else [])
+    warnings = (git["notes"] if not git["committed"] else []) + ([history_note] if history_note else [])
+    return Result(data=data, text=render_summary(rec, log_path, git), warnings=warnings)
 
 
 def move_lines(backlog_path: Path, completed_path: Path, moves, date: str) -> None:

@@ -1,16 +1,22 @@
-"""budget report daily|weekly|monthly|session|models|projects: usage history."""
+"""budget report daily|weekly|monthly|session|blocks|models|projects: usage history."""
 
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .. import paths
-from ..analysis import pricing, reports
+from ..analysis import history, reports
 from ..errors import BudgetError
+from ..outputs import gitrepo
 from ..outputs.text import num, table
-from ..state import budget_file, index
-from . import Result
+from ..sources import statusline_snapshot
+from ..state import budget_file, history_file, index
+from ..timefmt import parse_iso
+from . import Result, synced_prices
+
+DAY_MS = 86_400_000
 
 
 def _date(value: str | None, flag: str) -> str | None:
@@ -19,12 +25,15 @@ def _date(value: str | None, flag: str) -> str | None:
     digits = value.replace("-", "")
     if not re.fullmatch(r"\d{8}", digits):
         raise BudgetError(f"{flag}: expected YYYY-MM-DD or YYYYMMDD, got {value!r}")
+    try:
+        datetime.strptime(digits, "%Y%m%d")
+    except ValueError:
+        raise BudgetError(f"{flag}: {value!r} is not a calendar date") from None
     return f"{digits[:4]}-{digits[4:6]}-{digits[6:]}"
 
 
 def _zone(name: str | None):
     if not name:
-        from datetime import datetime
         return datetime.now().astimezone().tzinfo
     try:
         return ZoneInfo(name)
@@ -32,13 +41,81 @@ def _zone(name: str | None):
         raise BudgetError(f"--tz: unknown time zone {name!r} (use an IANA name like Europe/Berlin or UTC)") from None
 
 
+def _bound(day: str | None, tz, end: bool) -> int | None:
+    """A coarse ms bound for the SQL prefilter (a day of slack); build() filters exactly."""
+    if day is None:
+        return None
+    when = datetime.fromisoformat(day).replace(tzinfo=tz) + timedelta(days=2 if end else -1)
+    return int(when.timestamp() * 1000)
+
+
+def whole_hours(tz, now) -> bool:
+    """Whether the zone's offsets (summer and winter) are whole hours, so hourly slots bucket exactly."""
+    return all(tz.utcoffset(now.replace(tzinfo=None) + timedelta(days=d)).total_seconds() % 3600 == 0 for d in range(0, 366, 61))
+
+
+def history_rows(home, machine: str, warnings: list) -> list:
+    """Rows the index cannot give: this machine's lost days, and other machines'."""
+    rows = []
+    try:
+        own = history_file.read(history_file.path_for(home, machine))
+        if own:
+            rows += history.as_usage(history.missing(own, index.daily_by_model()), machine)
+    except BudgetError as exc:
+        warnings.append(str(exc))
+    for name, path in history_file.others(home, machine):
+        try:
+            rows += history.as_usage(history_file.read(path), name)
+        except BudgetError as exc:
+            warnings.append(str(exc))
+    return rows
+
+
+def known_resets(budget: dict) -> list[int]:
+    """Real 5-hour window ends we have seen (usage API or status line)."""
+    ends = [(budget["claude"].get("five_hour") or {}).get("resets_at")]
+    snap = statusline_snapshot.read()
+    if snap:
+        ends.append((snap.get("five_hour") or {}).get("resets_at"))
+    return [int(when.timestamp() * 1000) for when in map(parse_iso, ends) if when]
+
+
 def run(args, now) -> Result:
     tz = _zone(args.tz)
     since, until = _date(args.since, "--since"), _date(args.until, "--until")
-    prices = pricing.load(budget_file.load(paths.budget_file()).get("pricing_overrides"))
-    index.sync(prices)
-    data = reports.build(args.kind, index.entries(), tz, since, until, args.project)
-    return Result(data=data, text=render(args.kind, data, args.breakdown))
+    if since and until and since > until:
+        raise BudgetError(f"--since {since} is after --until {until}")
+    home, machine = paths.budget_home(), paths.machine_id()
+    budget = budget_file.load(paths.budget_file())
+    synced_prices(budget)
+    warnings: list[str] = []
+    lo, hi = _bound(since, tz, False), _bound(until, tz, True)
+    if args.kind == "blocks":
+        rows = index.entries(lo, hi, args.project)
+        start = int(datetime.fromisoformat(since).replace(tzinfo=tz).timestamp() * 1000) if since else None
+        stop = int(datetime.fromisoformat(until).replace(tzinfo=tz).timestamp() * 1000) + DAY_MS if until else None
+        data = reports.blocks(rows, int(now.timestamp() * 1000), known_resets(budget), start, stop)
+    else:
+        rows = index.usage(lo, hi, args.project, per_session=args.kind in ("session", "projects"),
+                           slot_ms=index.HOUR_MS if whole_hours(tz, now) else index.QUARTER_MS)
+        if args.kind != "session":
+            rows += history_rows(home, machine, warnings)
+        data = reports.build(args.kind, rows, tz, since, until, args.project)
+    if args.save:
+        path, changed = history_file.save(home, machine)
+        git = gitrepo.commit(home, [path], f"history: {machine} usage through {now.strftime('%Y-%m-%d')}") if changed \
+            else {"committed": False, "sha": None, "notes": ["history already up to date"]}
+        data["history"] = {"file": str(path), "changed": changed, "commit": git}
+        warnings += [n for n in git["notes"] if changed and not git["committed"]]
+    text = render_blocks(data, tz) if args.kind == "blocks" else render(args.kind, data, args.breakdown)
+    return Result(data=data, text=text, warnings=warnings)
+
+
+def _footer(t: dict) -> list[str]:
+    lines = ["Costs are API-equivalent estimates at list prices; your subscription is billed by plan."]
+    if t.get("unpricedModels"):
+        lines.append(f"Unpriced (no price known, not counted as $0): {', '.join(t['unpricedModels'])}")
+    return lines
 
 
 def render(kind: str, data: dict, breakdown: bool) -> str:
@@ -56,7 +133,23 @@ def render(kind: str, data: dict, breakdown: bool) -> str:
     t = data["totals"]
     rows.append(["total", num(t["inputTokens"]), num(t["outputTokens"]), num(t["cacheCreationTokens"]),
                  num(t["cacheReadTokens"]), num(t["totalTokens"]), f"${t['totalCost']:.2f}"])
-    lines = [table(headers, rows), "Costs are API-equivalent estimates at list prices; your subscription is billed by plan."]
-    if t.get("unpricedModels"):
-        lines.append(f"Unpriced (no price known, not counted as $0): {', '.join(t['unpricedModels'])}")
-    return "\n".join(lines)
+    return "\n".join([table(headers, rows), *_footer(t)])
+
+
+def render_blocks(data: dict, tz) -> str:
+    rows = []
+    for b in data["blocks"]:
+        start = parse_iso(b["startTime"]).astimezone(tz).strftime("%Y-%m-%d %H:%M")
+        if b["isGap"]:
+            rows.append([start, "(gap)", "", "", "", "", ""])
+            continue
+        status = "ACTIVE" if b["isActive"] else ""
+        burn = f"${b['burnRate']['costPerHour']:.2f}/h" if b["burnRate"] else ""
+        proj = f"→ ${b['projection']['totalCost']:.2f} in {b['projection']['remainingMinutes']}m" if b["projection"] else ""
+        rows.append([start, status, "real" if b["window"] == "usage-api" else "estimated", num(b["totalTokens"]),
+                     f"${b['costUSD']:.2f}", burn, proj])
+    t = data["totals"]
+    rows.append(["total", "", "", num(t["totalTokens"]), f"${t['totalCost']:.2f}", "", ""])
+    note = "Windows marked 'estimated' start at the hour of their first message, as ccusage guesses; 'real' ones come from the usage API."
+    return "\n".join([table(["block start", "status", "window", "tokens", "cost (API-eq.)", "burn", "projection"], rows),
+                      note, *_footer(t)])

@@ -10,7 +10,8 @@ from ..analysis.totals import summarize
 from ..errors import BudgetError, SourceUnavailable
 from ..outputs.text import num, table
 from ..sources import transcripts
-from . import Result
+from ..state import budget_file, index
+from . import Result, synced_prices
 
 
 def locate(file: str | None, session: str | None, cwd: Path | None = None) -> Path:
@@ -31,18 +32,27 @@ def locate(file: str | None, session: str | None, cwd: Path | None = None) -> Pa
     return found
 
 
+def session_entries(main_file: Path) -> list:
+    """The session's de-duplicated entries: from the index (synced by the caller)
+    when the file is under a projects root, else read directly (a copied or
+    archived transcript)."""
+    root = next((r for r in paths.projects_roots() if main_file.is_relative_to(r)), None)
+    if root is None:
+        dedup = Deduper()
+        for path in transcripts.session_files(main_file):
+            dedup.extend(transcripts.read_entries(path, main_file.parent.name, main_file.stem))
+        return dedup.kept
+    project, session = transcripts.session_of(main_file, root)
+    return [e for e, _cost in index.entries(project=project, session=session)]
+
+
 def session_totals(main_file: Path) -> dict:
-    files = transcripts.session_files(main_file)
-    dedup = Deduper()
-    project, session = main_file.parent.name, main_file.stem
-    for path in files:
-        dedup.extend(transcripts.read_entries(path, project, session))
-    totals = summarize(dedup.kept)
+    totals = summarize(session_entries(main_file))
     totals.update({
         "session_file": str(main_file),
-        "session_id": session,
-        "project": project,
-        "subagent_files": len(files) - 1,
+        "session_id": main_file.stem,
+        "project": main_file.parent.name,
+        "subagent_files": len(transcripts.session_files(main_file)) - 1,
     })
     return totals
 
@@ -64,5 +74,7 @@ def render(t: dict) -> str:
 
 
 def run(args, now) -> Result:
-    totals = session_totals(locate(args.file, args.session))
+    main_file = locate(args.file, args.session)
+    synced_prices(budget_file.load(paths.budget_file()))
+    totals = session_totals(main_file)
     return Result(data=totals, text=render(totals))

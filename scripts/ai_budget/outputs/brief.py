@@ -99,6 +99,13 @@ def recommendation(plan: dict, claude: dict, now) -> list[str]:
     return out
 
 
+def local_line(local: dict) -> str:
+    def part(label, t):
+        return f"{label} {num(t['tokens'])} tokens, ${t['cost_usd']:.2f}" + (" + unpriced" if t["unpriced"] else "")
+    parts = [part("today", local["today"])] + ([part("this window", local["window"])] if local.get("window") else [])
+    return "; ".join(parts) + " (API-equivalent estimate)"
+
+
 def text(data: dict, now) -> str:
     c, plan = data["claude"], data["backlog"]
     local = now.astimezone().strftime("%a %d %b %H:%M")
@@ -106,6 +113,7 @@ def text(data: dict, now) -> str:
     cl = claude_lines(c, now)
     lines.append(f"Claude   {cl[0]}")
     lines += [f"         {x}" for x in cl[1:]]
+    lines.append(f"Local    {local_line(data['local'])}")
     lines.append(f"Copilot  {balance_line('copilot', data['copilot'])}")
     lines.append(f"Gemini   {balance_line('gemini', data['gemini'])}")
     lines += ["", "Backlog (estimated cost in % of the 5-hour window):"]
@@ -117,7 +125,7 @@ def text(data: dict, now) -> str:
 def markdown(data: dict, now) -> str:
     c, plan = data["claude"], data["backlog"]
     cl = claude_lines(c, now)
-    lines = [f"**Claude:** {cl[0]}; {'; '.join(cl[1:])}",
+    lines = [f"**Claude:** {cl[0]}; {'; '.join(cl[1:])}", f"**Local usage:** {local_line(data['local'])}",
              f"**Copilot:** {balance_line('copilot', data['copilot'])}",
              f"**Gemini:** {balance_line('gemini', data['gemini'])}", "", "**Backlog:**"]
     lines += [f"- {task_line(e)}" for e in plan["estimates"]] or ["- (empty)"]

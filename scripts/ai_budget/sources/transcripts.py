@@ -17,10 +17,8 @@ from ..timefmt import transcript_ms
 
 USAGE_MARKER = b'"usage":{'
 # ccusage drops a line where any of these keys is JSON null, nested or not.
-_NULL_KEY = re.compile(
-    rb'"(?:id|cwd|model|speed|costUSD|version|sessionId|requestId|isApiErrorMessage'
-    rb'|cache_read_input_tokens|cache_creation_input_tokens)":null'
-)
+_NULL_KEYS = frozenset((b"id", b"cwd", b"model", b"speed", b"costUSD", b"version", b"sessionId", b"requestId",
+                        b"isApiErrorMessage", b"cache_read_input_tokens", b"cache_creation_input_tokens"))
 _VERSION = re.compile(r"^\d+\.\d+\.\d+")
 SYNTHETIC = "<synthetic>"
 
@@ -55,27 +53,29 @@ class Entry:
 
     @property
     def model_name(self) -> str | None:
-        """Model as reported: fast mode gets ccusage's '-fast' suffix; <synthetic> is None."""
-        if not self.model or self.model == SYNTHETIC:
-            return None
-        return self.model + "-fast" if self.fast else self.model
+        return model_label(self.model, self.fast)
 
 
-def _uint(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+def model_label(model: str | None, fast: bool) -> str | None:
+    """Model as reported: fast mode gets ccusage's '-fast' suffix; <synthetic> is None."""
+    if not model or model == SYNTHETIC:
+        return None
+    return model + "-fast" if fast else model
 
 
-def _opt_str(obj: dict, key: str) -> bool:
-    """Optional string field: absent is fine; present must be a non-empty string."""
-    if key not in obj:
-        return True
-    value = obj[key]
-    return isinstance(value, str) and value != ""
+def _has_null_key(line: bytes) -> bool:
+    # Plain finds: a regex alternation over every usage line cost more than the JSON parse.
+    hit = line.find(b'":null')
+    while hit >= 0:
+        if line[line.rfind(b'"', 0, hit) + 1:hit] in _NULL_KEYS:
+            return True
+        hit = line.find(b'":null', hit + 6)
+    return False
 
 
 def parse_line(line: bytes, project: str = "", session: str = "") -> Entry | None:
     """An Entry for a line carrying usage, or None (no usage, malformed, rejected)."""
-    if USAGE_MARKER not in line or _NULL_KEY.search(line):
+    if USAGE_MARKER not in line or _has_null_key(line):
         return None
     try:
         obj = json.loads(line)
@@ -84,74 +84,66 @@ def parse_line(line: bytes, project: str = "", session: str = "") -> Entry | Non
     if not isinstance(obj, dict):
         return None
     src = obj
-    data = obj.get("data")
-    if obj.get("type") == "progress" and isinstance(data, dict) and data.get("type") == "agent_progress":
-        # A subagent's response embedded in the parent file; no sidechain flag.
-        src = data.get("message")
-        if not isinstance(src, dict):
-            return None
+    if obj.get("type") == "progress":
+        data = obj.get("data")
+        if isinstance(data, dict) and data.get("type") == "agent_progress":
+            # A subagent's response embedded in the parent file; no sidechain flag.
+            src = data.get("message")
+            if not isinstance(src, dict):
+                return None
     message = src.get("message")
-    if not isinstance(message, dict):
+    if type(message) is not dict:
         return None
     usage = message.get("usage")
-    if not isinstance(usage, dict):
+    if type(usage) is not dict:
         return None
-    inp, out = usage.get("input_tokens"), usage.get("output_tokens")
-    if not (_uint(inp) and _uint(out)):
+    # Checked in one pass: this runs on every usage line of every transcript.
+    inp = usage.get("input_tokens")
+    out = usage.get("output_tokens")
+    cread = usage.get("cache_read_input_tokens", 0)
+    cflat = usage.get("cache_creation_input_tokens", 0)
+    if not (type(inp) is int and inp >= 0 and type(out) is int and out >= 0
+            and type(cread) is int and cread >= 0 and type(cflat) is int and cflat >= 0):
         return None
     ts = transcript_ms(src.get("timestamp"))
     if ts is None:
         return None
-    for key in ("cache_creation_input_tokens", "cache_read_input_tokens"):
-        if key in usage and not _uint(usage[key]):
-            return None
     speed = usage.get("speed")
-    if speed is not None and speed not in ("standard", "fast"):
+    if speed is not None and speed != "standard" and speed != "fast":
         return None
     breakdown = usage.get("cache_creation")
-    if breakdown is not None and not isinstance(breakdown, dict):
-        return None
-    for key in ("model", "id"):
-        if not _opt_str(message, key):
-            return None
-    for key in ("sessionId", "requestId"):
-        if not _opt_str(src, key):
-            return None
-    version = obj.get("version")
-    if version is not None and not (isinstance(version, str) and _VERSION.match(version)):
-        return None
-    for key in ("isSidechain", "isApiErrorMessage"):
-        if key in src and not isinstance(src[key], bool):
-            return None
-    if "costUSD" in src and (isinstance(src["costUSD"], bool) or not isinstance(src["costUSD"], (int, float))):
-        return None
-
-    if breakdown is not None:
+    if breakdown is None:
+        c5, c1 = cflat, 0
+    elif type(breakdown) is dict:
         c5, c1 = breakdown.get("ephemeral_5m_input_tokens", 0), breakdown.get("ephemeral_1h_input_tokens", 0)
-        if not (_uint(c5) and _uint(c1)):
+        if not (type(c5) is int and c5 >= 0 and type(c1) is int and c1 >= 0):
             return None
     else:
-        c5, c1 = usage.get("cache_creation_input_tokens", 0), 0
+        return None
+    model, mid = message.get("model"), message.get("id")
+    rid, sid = src.get("requestId"), src.get("sessionId")
+    # Optional ids: absent is fine; present must be a non-empty string.
+    for value, key, holder in ((model, "model", message), (mid, "id", message), (rid, "requestId", src), (sid, "sessionId", src)):
+        if (value is None and key in holder) or (value is not None and (type(value) is not str or not value)):
+            return None
+    version = obj.get("version")
+    if version is not None and not (type(version) is str and _VERSION.match(version)):
+        return None
+    side = src.get("isSidechain")
+    if side is not None and type(side) is not bool or ("isSidechain" in src and side is None):
+        return None
+    err = src.get("isApiErrorMessage")
+    if err is not None and type(err) is not bool:
+        return None
+    if "costUSD" in src and type(src["costUSD"]) not in (int, float):
+        return None
     server = usage.get("server_tool_use")
-    server = server if isinstance(server, dict) else {}
-    search, fetch = server.get("web_search_requests", 0), server.get("web_fetch_requests", 0)
-    return Entry(
-        ts_ms=ts,
-        message_id=message.get("id"),
-        request_id=src.get("requestId"),
-        model=message.get("model"),
-        sidechain=src.get("isSidechain") is True,
-        input=inp,
-        output=out,
-        cache_5m=c5,
-        cache_1h=c1,
-        cache_read=usage.get("cache_read_input_tokens", 0),
-        web_search=search if _uint(search) else 0,
-        web_fetch=fetch if _uint(fetch) else 0,
-        fast=speed == "fast",
-        project=project,
-        session=session,
-    )
+    search = fetch = 0
+    if type(server) is dict:
+        search, fetch = server.get("web_search_requests", 0), server.get("web_fetch_requests", 0)
+        search = search if type(search) is int and search >= 0 else 0
+        fetch = fetch if type(fetch) is int and fetch >= 0 else 0
+    return Entry(ts, mid, rid, model, side is True, inp, out, c5, c1, cread, search, fetch, speed == "fast", project, session)
 
 
 # ---------------------------------------------------------------- files
@@ -171,40 +163,67 @@ def session_of(path: Path, root: Path) -> tuple[str, str]:
 
 
 def iter_transcripts(roots: list[Path]):
-    """Every *.jsonl under each root, sorted by path; links are not followed."""
+    """(root, path string, stat) of every *.jsonl under each root, sorted by
+    path; links are not followed. One stat and no Path object per file: this
+    runs on every command."""
     for root in roots:
         found = []
-        for dirpath, dirnames, filenames in os.walk(root):
-            dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))]
-            for name in filenames:
-                if name.endswith(".jsonl"):
-                    full = os.path.join(dirpath, name)
-                    if not os.path.islink(full):
-                        found.append(full)
-        for full in sorted(found):
-            yield root, Path(full)
+        stack = [str(root)]
+        while stack:
+            try:
+                with os.scandir(stack.pop()) as it:
+                    for item in it:
+                        if item.is_symlink():
+                            continue
+                        if item.is_dir():
+                            stack.append(item.path)
+                        elif item.name.endswith(".jsonl"):
+                            try:
+                                found.append((item.path, item.stat()))
+                            except OSError:
+                                pass
+            except OSError:
+                continue
+        for full, st in sorted(found, key=lambda item: item[0]):
+            yield root, full, st
 
 
-def read_complete_lines(path: Path, offset: int = 0):
-    """Yield (line, end_offset) for each newline-terminated line after `offset`.
-    A last line without its newline is still being written: it is left for later."""
-    with open(path, "rb") as handle:
-        handle.seek(offset)
-        pos = offset
-        for line in handle:
-            if not line.endswith(b"\n"):
-                return
-            pos += len(line)
-            yield line, pos
+class UsageLines:
+    """Iterate the complete lines after `offset` that carry usage; afterwards
+    `end` is the offset just past the last complete line. A last line without
+    its newline is still being written: it is left for the next read.
+
+    The marker is searched in large blocks, so lines without usage (most of
+    the bytes: tool results, prompts, progress) are never split or decoded."""
+
+    CHUNK = 1 << 23
+
+    def __init__(self, path: Path, offset: int = 0):
+        self.path, self.end = path, offset
+
+    def __iter__(self):
+        with open(self.path, "rb") as handle:
+            handle.seek(self.end)
+            carry = b""
+            while block := handle.read(self.CHUNK):
+                buf = carry + block if carry else block
+                cut = buf.rfind(b"\n") + 1
+                carry = buf[cut:]
+                pos = 0
+                while (hit := buf.find(USAGE_MARKER, pos, cut)) >= 0:
+                    start = buf.rfind(b"\n", 0, hit) + 1
+                    stop = buf.find(b"\n", hit)
+                    yield buf[start:stop]
+                    pos = stop + 1
+                self.end += cut
 
 
-def read_entries(path: Path, project: str = "", session: str = "", offset: int = 0):
+def read_entries(path: Path, project: str = "", session: str = "", reader: UsageLines | None = None):
     """Entries of one file, streamed: memory does not grow with file size."""
-    for line, _ in read_complete_lines(path, offset):
-        if USAGE_MARKER in line:
-            entry = parse_line(line, project, session)
-            if entry is not None:
-                yield entry
+    for line in reader or UsageLines(path):
+        entry = parse_line(line, project, session)
+        if entry is not None:
+            yield entry
 
 
 def session_files(main_file: Path) -> list[Path]:
@@ -243,17 +262,3 @@ def find_session_by_id(roots: list[Path], session_id: str) -> Path | None:
         for candidate in root.glob(f"*/{session_id}.jsonl"):
             return candidate
     return None
-
-
-def entries_since(roots: list[Path], since_ms: int):
-    """Entries of every transcript touched since `since_ms`, from then on."""
-    for root, path in iter_transcripts(roots):
-        try:
-            if path.stat().st_mtime * 1000 < since_ms - 60_000:
-                continue
-        except OSError:
-            continue
-        project, session = session_of(path, root)
-        for entry in read_entries(path, project, session):
-            if entry.ts_ms >= since_ms:
-                yield entry

@@ -1,0 +1,52 @@
+"""Committed usage history: one row per UTC day and model, per machine. Pure.
+
+Each machine writes only its own file, so two machines committing to one repo
+never conflict, and rows of other machines are simply added. For this machine
+the index is the live source; its history rows only fill what the index has
+lost (transcripts deleted before they were indexed, or a rebuilt index)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from .reports import Usage
+
+FIELDS = ("responses", "input", "output", "cache_create", "cache_read", "cost_usd", "unpriced")
+
+
+def _total(row: tuple) -> int:
+    return row[1] + row[2] + row[3] + row[4]
+
+
+def merge(old: dict, new: dict) -> dict:
+    """{(date, model): row}. Keep, per key, the row with more tokens: both count
+    the same transcripts, and the index only grows until files are deleted."""
+    merged = dict(old)
+    for key, row in new.items():
+        if key not in merged or _total(row) > _total(merged[key]):
+            merged[key] = row
+    return merged
+
+
+def missing(own: dict, indexed: dict) -> dict:
+    """What this machine's history holds beyond the index, per key (the difference)."""
+    out = {}
+    for key, row in own.items():
+        have = indexed.get(key)
+        if have is None:
+            out[key] = row
+        elif _total(row) > _total(have):
+            out[key] = tuple(a - b for a, b in zip(row, have))
+    return out
+
+
+def as_usage(rows: dict, machine: str) -> list[Usage]:
+    """History rows as report rows, placed at noon UTC so every zone within ±12 h
+    keeps the day. The project is the machine: history has no per-project detail."""
+    out = []
+    for (date, model), (responses, inp, out_tokens, cc, cr, cost, unpriced) in rows.items():
+        noon = int(datetime.fromisoformat(date).replace(hour=12, tzinfo=timezone.utc).timestamp() * 1000)
+        fast = model.endswith("-fast")
+        out.append(Usage(noon, model[:-5] if fast else model, fast, f"(history: {machine})", "", responses, inp, out_tokens,
+                         cc, cr, cost, unpriced, noon, noon))
+    return out
