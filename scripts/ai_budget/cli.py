@@ -68,6 +68,12 @@ def build_parser() -> Parser:
     p.add_argument("--breakdown", action="store_true", help="per-model rows")
     p.add_argument("--save", action="store_true", help="update and commit this machine's history/ file")
 
+    p = sub.add_parser("statusline", help="Claude Code statusLine command (reads its JSON on stdin)")
+    p.add_argument("--chain", action="store_true", help="run the status line install --statusline replaced, then ours")
+
+    p = sub.add_parser("hook", help="Claude Code hook handler (reads the hook JSON on stdin)")
+    p.add_argument("event", choices=["session-start", "user-prompt-submit", "pre-tool-use", "stop", "session-end"])
+
     p = sub.add_parser("backlog", parents=[common], help="open backlog tasks with estimated cost")
     p.add_argument("--short", action="store_true", help="task lines only")
 
@@ -75,6 +81,9 @@ def build_parser() -> Parser:
         p = sub.add_parser(name, parents=[common], help=text)
         p.add_argument("--claude-dir", metavar="DIR", help="Claude Code folder (default: $CLAUDE_CONFIG_DIR or ~/.claude)")
         p.add_argument("--dry-run", action="store_true", help="show the changes, make none")
+        if name == "install":
+            p.add_argument("--hooks", action="store_true", help="also add the budget hooks to settings.json")
+            p.add_argument("--statusline", action="store_true", help="also set the status line (chaining an existing one)")
 
     p = sub.add_parser("init", parents=[common], help="create a fresh budget repo in DIR")
     p.add_argument("dir", metavar="DIR")

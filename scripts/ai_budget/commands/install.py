@@ -1,18 +1,127 @@
-"""budget install / uninstall: link the skills into Claude Code's skills folder.
+"""budget install / uninstall: link the skills into Claude Code's skills folder,
+and with --hooks / --statusline merge our entries into its settings.json.
 
-Idempotent; never replaces a skill of the same name that is not ours; uninstall
-removes only links that point into this checkout."""
+Idempotent; never replaces a skill of the same name that is not ours. The
+settings file is backed up before any change, a malformed one is reported and
+left untouched, and uninstall removes exactly the entries that run this
+checkout's budget.py (restoring a status line we chained)."""
 
 from __future__ import annotations
 
+import copy
+import difflib
+import json
 import os
+import shlex
+import shutil
 from pathlib import Path
 
 from .. import paths
 from ..errors import BudgetError
+from ..state.atomic import dump_json, locked, write_atomic
 from . import Result
 
 SKILLS = ("budget-check", "budget-log")
+# event → (hook argument, matcher, timeout s). SessionStart may call the usage API (10 s timeout).
+HOOKS = {"SessionStart": ("session-start", None, 20), "UserPromptSubmit": ("user-prompt-submit", None, 5),
+         "PreToolUse": ("pre-tool-use", "Task|Agent", 5), "Stop": ("stop", None, 5), "SessionEnd": ("session-end", None, 2)}
+PREVIOUS_STATUSLINE = "ai-budget-previous-statusline.json"
+
+
+def script_command(*args: str) -> str:
+    # -S: no site-packages (stdlib only), which also starts faster on every message.
+    return " ".join(["python3", "-S", shlex.quote(str(paths.code_root() / "scripts" / "budget.py")), *args])
+
+
+def _is_ours(command) -> bool:
+    return isinstance(command, str) and str(paths.code_root() / "scripts" / "budget.py") in command
+
+
+def previous_statusline_path(claude_dir: Path | None = None) -> Path:
+    return (claude_dir or paths.claude_dir()) / PREVIOUS_STATUSLINE
+
+
+def load_previous_statusline(claude_dir: Path | None = None) -> dict | None:
+    try:
+        data = json.loads(previous_statusline_path(claude_dir).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def read_settings(path: Path) -> dict:
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise BudgetError(f"{path}: not valid JSON ({exc}); left untouched, fix it and run again") from None
+    if not isinstance(data, dict) or not isinstance(data.get("hooks", {}), dict):
+        raise BudgetError(f"{path}: expected a JSON object with an object 'hooks'; left untouched")
+    return data
+
+
+def merge_hooks(settings: dict) -> dict:
+    """Settings with one handler of ours per event; the user's own hooks kept as they are."""
+    out = copy.deepcopy(settings)
+    hooks = out.setdefault("hooks", {})
+    for event, (arg, matcher, timeout) in HOOKS.items():
+        groups = [g for g in hooks.get(event, []) if isinstance(g, dict)]
+        others = [g for g in hooks.get(event, []) if not isinstance(g, dict)]
+        ours = {"type": "command", "command": script_command("hook", arg), "timeout": timeout}
+        placed = False
+        for group in groups:
+            handlers = group.get("hooks", [])
+            for i, h in enumerate(handlers):
+                if isinstance(h, dict) and _is_ours(h.get("command")):
+                    if not placed:
+                        handlers[i], placed = ours, True
+                    else:
+                        handlers[i] = None
+            group["hooks"] = [h for h in handlers if h is not None]
+        if not placed:
+            groups.append({**({"matcher": matcher} if matcher else {}), "hooks": [ours]})
+        hooks[event] = [g for g in groups if g.get("hooks")] + others
+    return out
+
+
+def remove_hooks(settings: dict) -> dict:
+    out = copy.deepcopy(settings)
+    hooks = out.get("hooks")
+    if not isinstance(hooks, dict):
+        return out
+    for event in list(hooks):
+        groups = hooks[event] if isinstance(hooks[event], list) else []
+        kept = []
+        for group in groups:
+            if isinstance(group, dict) and isinstance(group.get("hooks"), list):
+                mine = [h for h in group["hooks"] if isinstance(h, dict) and _is_ours(h.get("command"))]
+                if mine:
+                    group = {**group, "hooks": [h for h in group["hooks"] if h not in mine]}
+                    if not group["hooks"]:
+                        continue
+            kept.append(group)
+        if kept:
+            hooks[event] = kept
+        elif isinstance(hooks[event], list):
+            del hooks[event]
+    if not hooks:
+        del out["hooks"]
+    return out
+
+
+def merge_statusline(settings: dict) -> tuple[dict, dict | None]:
+    """(new settings, the user's status line to chain or None)."""
+    out = copy.deepcopy(settings)
+    current = out.get("statusLine")
+    previous = None
+    if isinstance(current, dict) and current.get("command") and not _is_ours(current.get("command")):
+        previous = current
+    out["statusLine"] = {"type": "command", "padding": 0,
+                         "command": script_command("statusline", *(["--chain"] if previous else []))}
+    if isinstance(current, dict) and _is_ours(current.get("command")) and "--chain" in current["command"]:
+        out["statusLine"]["command"] = script_command("statusline", "--chain")  # keep chaining what we chained before
+    return out, previous
 
 
 def _ours(link: Path, target: Path) -> bool:
@@ -54,15 +163,66 @@ def uninstall_skills(claude_dir: Path, dry_run: bool) -> list[str]:
     return done
 
 
+def write_settings(path: Path, old: dict, new: dict, dry_run: bool, now) -> list[str]:
+    """Show or make the change; a backup of the old file comes first."""
+    if new == old:
+        return [f"{path}: already up to date"]
+    before = json.dumps(old, indent=2).splitlines() if path.exists() else []
+    diff = list(difflib.unified_diff(before, json.dumps(new, indent=2).splitlines(), str(path), str(path), lineterm="", n=1))
+    if dry_run:
+        return [f"{path}: would change"] + diff
+    lines = []
+    if path.exists():
+        backup = path.with_name(f"{path.name}.ai-budget-backup-{now.strftime('%Y%m%d%H%M%S')}")
+        shutil.copy2(path, backup)
+        lines.append(f"{path}: backed up to {backup.name}")
+    write_atomic(path, dump_json(new))
+    return lines + [f"{path}: updated"]
+
+
+def change_settings(claude_dir: Path, args, now, install: bool) -> list[str]:
+    path = claude_dir / "settings.json"
+    with locked(path):
+        old = read_settings(path)
+        new, lines, previous = old, [], None
+        if install:
+            if args.hooks:
+                new = merge_hooks(new)
+                lines.append("hooks: " + ", ".join(HOOKS))
+            if args.statusline:
+                new, previous = merge_statusline(new)
+                lines.append("status line: ours" + (f", chained after yours ({previous['command']})" if previous else ""))
+        else:
+            new = remove_hooks(new)
+            if isinstance(new.get("statusLine"), dict) and _is_ours(new["statusLine"].get("command")):
+                restored = load_previous_statusline(claude_dir)
+                if restored:
+                    new["statusLine"] = restored
+                    lines.append(f"status line: restored yours ({restored.get('command')})")
+                else:
+                    del new["statusLine"]
+        if previous and not args.dry_run:
+            write_atomic(previous_statusline_path(claude_dir), dump_json(previous))
+        lines += write_settings(path, old, new, args.dry_run, now)
+        if not install and not args.dry_run and new != old:
+            previous_statusline_path(claude_dir).unlink(missing_ok=True)
+    return lines
+
+
 def run(args, now) -> Result:
     claude_dir = _claude_dir(args)
     lines = install_skills(claude_dir, args.dry_run)
+    if args.hooks or args.statusline:
+        lines += change_settings(claude_dir, args, now, install=True)
     prefix = "would do: " if args.dry_run else ""
     return Result(data={"claude_dir": str(claude_dir), "actions": lines, "dry_run": args.dry_run},
-                  text="\n".join(prefix + l for l in lines))
+                  text="\n".join(prefix + l if not l.startswith(("+", "-", "@", " ")) else l for l in lines))
 
 
 def run_uninstall(args, now) -> Result:
     claude_dir = _claude_dir(args)
-    lines = uninstall_skills(claude_dir, args.dry_run) or ["nothing of ai-budget's is installed"]
+    lines = uninstall_skills(claude_dir, args.dry_run)
+    settings = change_settings(claude_dir, args, now, install=False)
+    lines += [l for l in settings if not l.endswith("already up to date")]
+    lines = lines or ["nothing of ai-budget's is installed"]
     return Result(data={"claude_dir": str(claude_dir), "actions": lines, "dry_run": args.dry_run}, text="\n".join(lines))

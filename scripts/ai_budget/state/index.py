@@ -351,6 +351,10 @@ def totals_since(since_ms: int) -> dict:
             "unpriced": unpriced}
 
 
+def session_cost(project: str, session: str) -> float:
+    return _query("SELECT total(cost) FROM entries WHERE project = ? AND session = ?", (project, session))[0][0]
+
+
 def cost_by_session(since_ms: int) -> dict[str, float]:
     """API-equivalent cost per session since a time (unpriced rows count 0)."""
     return {session: cost for session, cost in

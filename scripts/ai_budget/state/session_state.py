@@ -46,3 +46,26 @@ def mark_logged(session_id: str, when: str) -> None:
         data["logged_at"] = when
         write_atomic(path, dump_json(data))
 
+
+
+def note(session_id: str, **fields) -> dict:
+    """Merge small flags (alert level shown, reminder given) into the session's file."""
+    path = _path(session_id)
+    with locked(path):
+        data = {**(read(session_id) or {"session_id": session_id}), **fields}
+        write_atomic(path, dump_json(data))
+    return data
+
+
+def latest_unlogged(exclude: str | None = None) -> dict | None:
+    """The most recent session that ended without /budget-log, if any."""
+    best = None
+    for p in (paths.cache_dir() / "sessions").glob("*.json"):
+        try:
+            data = json.loads(p.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and data.get("ended_unlogged") and not data.get("logged_at") \
+                and data.get("session_id") != exclude and (best is None or data["ended_unlogged"] > best["ended_unlogged"]):
+            best = data
+    return best

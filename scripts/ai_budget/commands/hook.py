@@ -1,0 +1,145 @@
+"""budget hook <event>: Claude Code hook handlers.
+
+They read only the ids in the hook JSON (session_id, tool_name): never the
+prompt, tool input or any message text, and they store nothing of it. They
+never call the network except at session start (through the usage API's
+cache and back-off), and any internal error exits 0 with no output: a budget
+tool must never break the user's session."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from .. import paths
+from ..analysis.session_delta import five_hour_delta
+from ..outputs.statusline import level
+from ..sources import utilisation
+from ..state import budget_file, session_state
+from ..timefmt import countdown, iso, parse_iso
+from . import Result
+
+CONTEXT_LIMIT = 1500
+LEVELS = ("normal", "warning", "critical")
+REMIND_AT_PCT = 5.0  # a session that used this much of the 5-hour window deserves a log
+FAN_OUT_TOOLS = ("Task", "Agent")
+
+
+def _payload() -> dict:
+    raw = sys.stdin.read(1 << 20) if not sys.stdin.isatty() else ""
+    data = json.loads(raw) if raw.strip() else {}
+    return data if isinstance(data, dict) else {}
+
+
+def _five(util: dict) -> tuple[float | None, str | None]:
+    five = util.get("five_hour") or {}
+    return (None if five.get("reset_since") else five.get("util")), five.get("resets_at")
+
+
+def session_start(payload: dict, budget: dict, now) -> tuple[dict | None, int]:
+    from types import SimpleNamespace
+
+    from ..outputs import brief
+    from .check import gather
+
+    session_id = payload.get("session_id") or None
+    data = gather(SimpleNamespace(no_fetch=False, session=session_id), now)
+    text = brief.markdown(data, now)
+    unlogged = session_state.latest_unlogged(exclude=session_id)
+    if unlogged:
+        text = (f"Note: the previous session ({unlogged['session_id'][:8]}, ended {unlogged['ended_unlogged'][:16]}Z) "
+                f"was not logged; /budget-log --session {unlogged['session_id']} records it.\n") + text
+    if len(text) > CONTEXT_LIMIT:
+        text = text[:CONTEXT_LIMIT - 1] + "…"
+    return {"hookSpecificOutput": {"hookEventName": "SessionStart", "additionalContext": text}}, 0
+
+
+def user_prompt_submit(payload: dict, budget: dict, now) -> tuple[dict | None, int]:
+    alerts = budget["alerts"]
+    util = utilisation.current(budget, now, allow_fetch=False)
+    used, resets_at = _five(util)
+    if used is None or util.get("stale"):
+        return None, 0
+    resets = parse_iso(resets_at)
+    block_at = alerts.get("block_at")
+    if block_at is not None and used >= block_at:
+        sys.stderr.write(f"ai-budget: Claude's 5-hour window is at {used:.0f}% (your hard stop is {block_at:g}%). "
+                         f"It resets {countdown(resets, now)}. Change it with: budget set alerts --block-at off\n")
+        return None, 2
+    session_id = payload.get("session_id") or "unknown"
+    state = session_state.read(session_id) or {}
+    now_level = level(used, alerts)
+    shown = state.get("alert_level", "normal")
+    if now_level == shown:
+        return None, 0
+    session_state.note(session_id, alert_level=now_level)  # a drop (window reset) re-arms the alert
+    if LEVELS.index(now_level) < LEVELS.index(shown):
+        return None, 0
+    word = "critical" if now_level == "critical" else "warning"
+    msg = f"ai-budget {word}: Claude's 5-hour window is at {used:.0f}%; it resets {countdown(resets, now)}."
+    return {"systemMessage": msg}, 0
+
+
+def pre_tool_use(payload: dict, budget: dict, now) -> tuple[dict | None, int]:
+    if payload.get("tool_name") not in FAN_OUT_TOOLS:
+        return None, 0
+    util = utilisation.current(budget, now, allow_fetch=False)
+    used, resets_at = _five(util)
+    if used is None or util.get("stale") or used < budget["alerts"]["critical_at"]:
+        return None, 0
+    msg = (f"ai-budget: the 5-hour window is at {used:.0f}% (resets {countdown(parse_iso(resets_at), now)}); "
+           "a subagent fan-out can use the rest. Prefer doing this step directly, or fewer subagents.")
+    return {"systemMessage": msg,
+            "hookSpecificOutput": {"hookEventName": "PreToolUse", "additionalContext": msg}}, 0
+
+
+def _session_share(session_id: str, budget: dict, now) -> float | None:
+    """Points of the 5-hour window this session used, from its start snapshot."""
+    start = session_state.read(session_id)
+    if not start or start.get("logged_at") or not start.get("five_hour"):
+        return None
+    util = utilisation.current(budget, now, allow_fetch=False)
+    five = util.get("five_hour") or {}
+    end = {"util": five.get("util"), "resets_at": five.get("resets_at"), "trusted": not util.get("stale")}
+    return five_hour_delta({**start["five_hour"], "trusted": start.get("trusted")}, end, None)["delta"]
+
+
+def stop(payload: dict, budget: dict, now) -> tuple[dict | None, int]:
+    session_id = payload.get("session_id")
+    if not session_id or payload.get("stop_hook_active"):
+        return None, 0
+    state = session_state.read(session_id) or {}
+    if state.get("reminded") or state.get("logged_at"):
+        return None, 0
+    share = _session_share(session_id, budget, now)
+    if share is None or share < REMIND_AT_PCT:
+        return None, 0
+    session_state.note(session_id, reminded=iso(now))
+    return {"systemMessage": f"ai-budget: this session has used about {share:.0f}% of the 5-hour window; "
+                             "run /budget-log before you close it, so the estimates learn from it."}, 0
+
+
+def session_end(payload: dict, budget: dict, now) -> tuple[dict | None, int]:
+    # 1.5 s budget and output discarded: just leave a note for the next session start.
+    session_id = payload.get("session_id")
+    state = session_state.read(session_id) if session_id else None
+    if state and not state.get("logged_at") and state.get("started_at"):
+        session_state.note(session_id, ended_unlogged=iso(now))
+    return None, 0
+
+
+HANDLERS = {"session-start": session_start, "user-prompt-submit": user_prompt_submit, "pre-tool-use": pre_tool_use,
+            "stop": stop, "session-end": session_end}
+
+
+def run(args, now) -> Result:
+    try:
+        payload = _payload()
+        try:
+            budget = budget_file.load(paths.budget_file())
+        except Exception:  # noqa: BLE001 - defaults rather than silence: thresholds still apply
+            budget = budget_file.default_budget()
+        output, code = HANDLERS[args.event](payload, budget, now)
+    except Exception:  # noqa: BLE001 - never break the user's session
+        return Result(data={}, text="", code=0)
+    return Result(data={}, text=json.dumps(output) if output else "", code=code)

@@ -1,0 +1,115 @@
+"""budget statusline: Claude Code's statusLine command.
+
+Runs on every assistant message, so it does little: it stores the free
+rate_limits snapshot, reads this session's cost from the index (reading only
+the session's own appended bytes), and prints one line. Never a traceback,
+never a non-zero exit: a broken input or an internal error prints a short
+fallback line instead."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from .. import paths
+from ..analysis import pace
+from ..outputs import statusline as line
+from ..sources import statusline_snapshot, transcripts
+from ..timefmt import duration, parse_iso
+from . import Result
+
+FALLBACK = "budget: –"
+SNAPSHOT_EVERY_S = 20  # unchanged values: refresh the snapshot's age at most this often
+CHAIN_TIMEOUT_S = 2
+
+
+def store_snapshot(windows: dict | None, now, session_id) -> None:
+    if not windows:
+        return
+    old = statusline_snapshot.read() or {}
+    observed = parse_iso(old.get("observed_at"))
+    same = all(old.get(k) == windows.get(k) for k in ("five_hour", "seven_day"))
+    if not same or observed is None or (now - observed).total_seconds() > SNAPSHOT_EVERY_S:
+        statusline_snapshot.write(windows, now, session_id)
+
+
+def session_cost(payload: dict, budget: dict) -> float | None:
+    """This session's API-equivalent cost from the index, syncing only its files."""
+    from ..analysis import pricing
+    from ..state import index
+
+    transcript = payload.get("transcript_path")
+    if not isinstance(transcript, str) or not transcript:
+        return None
+    main = Path(transcript)
+    roots = paths.projects_roots()
+    root = next((r for r in roots if main.is_relative_to(r)), None)
+    if root is None or not main.is_file():
+        return None
+    index.sync(pricing.load(budget.get("pricing_overrides")), roots=roots, only=transcripts.session_files(main))
+    project, session = transcripts.session_of(main, root)
+    return index.session_cost(project, session)
+
+
+def chained_output(stdin_text: str) -> str:
+    """The user's own status line, when install --statusline chained it."""
+    from .install import load_previous_statusline
+
+    previous = load_previous_statusline()
+    command = previous.get("command") if previous else None
+    if not command:
+        return ""
+    try:
+        done = subprocess.run(command, shell=True, input=stdin_text, capture_output=True, text=True, timeout=CHAIN_TIMEOUT_S)
+        return done.stdout.rstrip("\n")
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def render(payload: dict, budget: dict, now) -> str:
+    windows = statusline_snapshot.from_rate_limits(payload.get("rate_limits"))
+    store_snapshot(windows, now, payload.get("session_id"))
+    stale = ""
+    if not windows:  # first message of a session, or an API-key login: the last reading we have, marked
+        from ..sources import utilisation
+
+        util = utilisation.current(budget, now, allow_fetch=False)
+        windows = {k: util.get(k) for k in ("five_hour", "seven_day") if util.get(k)}
+        if util.get("stale") and util.get("age_s") is not None:
+            stale = f" (stale, {duration(util['age_s'])} old)"
+    five, seven = windows.get("five_hour"), windows.get("seven_day")
+    resets = parse_iso(five.get("resets_at")) if five else None
+    if five is not None:
+        five = {**five, "resets_at_dt": resets if resets and resets > now else None}
+    p = pace.pace(five.get("util"), resets, now, "five_hour") if five else None
+    try:
+        cost = session_cost(payload, budget)
+    except Exception:  # noqa: BLE001 - the cost is optional; Claude Code's own estimate stands in
+        cost = None
+    if cost is None:
+        c = payload.get("cost", {}).get("total_cost_usd") if isinstance(payload.get("cost"), dict) else None
+        cost = float(c) if isinstance(c, (int, float)) and not isinstance(c, bool) else None
+    return line.render(five, seven, p, cost, budget["alerts"], now, colour="NO_COLOR" not in os.environ, stale_note=stale)
+
+
+def run(args, now) -> Result:
+    try:
+        from ..state import budget_file
+
+        stdin_text = sys.stdin.read(1 << 20) if not sys.stdin.isatty() else ""
+        payload = json.loads(stdin_text) if stdin_text.strip() else {}
+        if not isinstance(payload, dict):
+            payload = {}
+        try:
+            budget = budget_file.load(paths.budget_file())
+        except Exception:  # noqa: BLE001 - a broken budget.json must not blank the line
+            budget = budget_file.default_budget()
+        text = render(payload, budget, now)
+        theirs = chained_output(stdin_text) if args.chain else ""
+        text = f"{theirs} │ {text}" if theirs else text
+    except Exception:  # noqa: BLE001 - the status line must never fail
+        text = FALLBACK
+    return Result(data={}, text=text)

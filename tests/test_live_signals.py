@@ -1,0 +1,166 @@
+"""Status line, hooks and the settings.json merge, fed recorded-shape payloads."""
+
+import io
+import json
+import sys
+import time
+
+import pytest
+
+from ai_budget.commands import install
+from conftest import line, run, write_session
+
+SECRET = "TOP-SECRET-PROMPT-TEXT"
+
+
+def feed(monkeypatch, capsys, payload, *argv):
+    raw = payload if isinstance(payload, str) else json.dumps(payload)
+    monkeypatch.setattr(sys, "stdin", io.StringIO(raw))
+    return run(capsys, *argv)
+
+
+def rate_limits(five, seven=10, resets_in=7200):
+    now = int(time.time())
+    return {"five_hour": {"used_percentage": five, "resets_at": now + resets_in},
+            "seven_day": {"used_percentage": seven, "resets_at": now + 400_000}}
+
+
+def persisted(env) -> str:
+    """Everything the tool wrote, to check no prompt or tool input is kept."""
+    return "".join(p.read_text(errors="replace") for root in (env.cache, env.budget) for p in root.rglob("*") if p.is_file()
+                   and p.suffix != ".sqlite")
+
+
+@pytest.mark.parametrize("pct, state", [(42, "\033[32m"), (75, "\033[33m"), (95, "\033[31m"), (105, "\033[31m")])
+def test_statusline_states_and_snapshot(env, monkeypatch, capsys, pct, state):
+    monkeypatch.delenv("NO_COLOR")
+    main = write_session(env.projects, [line(mid="m1", rid="r1", out=1_000_000, model="claude-sonnet-4-5")])
+    code, out, err = feed(monkeypatch, capsys, {"session_id": "s1", "transcript_path": str(main),
+                                                "rate_limits": rate_limits(pct)}, "statusline")
+    assert code == 0 and err == "" and out.count("\n") == 1
+    assert out.startswith(state) and f"{pct}%" in out and "7d 10%" in out and "$15.00 API-eq" in out and "↻1h 59m" in out
+    snap = json.loads((env.cache / "statusline-snapshot.json").read_text())
+    assert snap["five_hour"]["util"] == pct and snap["five_hour"]["resets_at"].endswith("Z")  # epoch seconds → ISO
+
+
+def test_statusline_never_fails(env, monkeypatch, capsys):
+    for bad in ("not json", "[1, 2]", json.dumps({"rate_limits": {"five_hour": {"used_percentage": "x"}}}),
+                json.dumps({"rate_limits": None, "transcript_path": 7})):
+        code, out, err = feed(monkeypatch, capsys, bad, "statusline")
+        assert code == 0 and out.strip() and "Traceback" not in err
+    (env.budget / "budget.json").write_text("{broken")
+    code, out, _ = feed(monkeypatch, capsys, {"rate_limits": rate_limits(50)}, "statusline")
+    assert code == 0 and "50%" in out  # default thresholds stand in for a malformed budget.json
+    code, out, _ = feed(monkeypatch, capsys, {"session_id": "s9"}, "statusline")  # first message: last snapshot
+    assert code == 0 and "50%" in out
+
+
+def test_statusline_thresholds_from_budget(env, monkeypatch, capsys):
+    run(capsys, "set", "alerts", "--warn-at", "30", "--critical-at", "40")
+    code, out, _ = feed(monkeypatch, capsys, {"rate_limits": rate_limits(45)}, "statusline")
+    assert out.rstrip().endswith("!") or " ! " in out  # critical, marked without colour (NO_COLOR)
+
+
+def test_prompt_alert_once_per_crossing_and_hard_stop(env, monkeypatch, capsys):
+    def snap(pct):
+        feed(monkeypatch, capsys, {"rate_limits": rate_limits(pct)}, "statusline")
+
+    def prompt():
+        return feed(monkeypatch, capsys, {"session_id": "s1", "hook_event_name": "UserPromptSubmit", "prompt": SECRET},
+                    "hook", "user-prompt-submit")
+
+    snap(50)
+    assert prompt() == (0, "", "")
+    snap(72)
+    code, out, _ = prompt()
+    assert code == 0 and "warning" in json.loads(out)["systemMessage"] and "72%" in out
+    assert prompt()[1] == ""  # once per crossing
+    snap(91)
+    assert "critical" in json.loads(prompt()[1])["systemMessage"]
+    snap(10)  # the window reset: re-armed
+    assert prompt()[1] == ""
+    snap(75)
+    assert "warning" in prompt()[1]
+    run(capsys, "set", "alerts", "--block-at", "98")
+    snap(99)
+    code, out, err = prompt()
+    assert code == 2 and "resets" in err and "--block-at off" in err
+    assert SECRET not in persisted(env)
+
+
+def test_subagent_fan_out_warning(env, monkeypatch, capsys):
+    feed(monkeypatch, capsys, {"rate_limits": rate_limits(93)}, "statusline")
+    payload = {"session_id": "s1", "tool_name": "Agent", "tool_input": {"prompt": SECRET}, "tool_use_id": "t1"}
+    code, out, _ = feed(monkeypatch, capsys, payload, "hook", "pre-tool-use")
+    data = json.loads(out)
+    assert code == 0 and "93%" in data["systemMessage"] and data["hookSpecificOutput"]["hookEventName"] == "PreToolUse"
+    assert feed(monkeypatch, capsys, {**payload, "tool_name": "Bash"}, "hook", "pre-tool-use")[1] == ""
+    assert SECRET not in persisted(env)
+
+
+def test_session_start_stop_and_end(env, monkeypatch, capsys):
+    feed(monkeypatch, capsys, {"rate_limits": rate_limits(20)}, "statusline")
+    code, out, _ = feed(monkeypatch, capsys, {"session_id": "s1", "source": "startup"}, "hook", "session-start")
+    ctx = json.loads(out)["hookSpecificOutput"]["additionalContext"]
+    assert code == 0 and len(ctx) <= 1500 and "**Claude:**" in ctx and "20" in ctx
+    stop = {"session_id": "s1", "stop_hook_active": False, "last_assistant_message": SECRET}
+    assert feed(monkeypatch, capsys, stop, "hook", "stop")[1] == ""  # nothing used yet
+    feed(monkeypatch, capsys, {"rate_limits": rate_limits(31)}, "statusline")
+    assert "/budget-log" in json.loads(feed(monkeypatch, capsys, stop, "hook", "stop")[1])["systemMessage"]
+    assert feed(monkeypatch, capsys, stop, "hook", "stop")[1] == ""  # reminded once
+    assert feed(monkeypatch, capsys, {"session_id": "s1", "reason": "prompt_input_exit"}, "hook", "session-end") == (0, "", "")
+    code, out, _ = feed(monkeypatch, capsys, {"session_id": "s2", "source": "startup"}, "hook", "session-start")
+    assert "--session s1" in json.loads(out)["hookSpecificOutput"]["additionalContext"]
+    assert SECRET not in persisted(env)
+
+
+@pytest.mark.parametrize("event", ["session-start", "user-prompt-submit", "pre-tool-use", "stop", "session-end"])
+def test_hooks_exit_zero_silently_on_internal_errors(env, monkeypatch, capsys, event):
+    from ai_budget.commands import hook
+    monkeypatch.setitem(hook.HANDLERS, event, lambda *a: 1 / 0)
+    assert feed(monkeypatch, capsys, {"session_id": "s1"}, "hook", event) == (0, "", "")
+    monkeypatch.undo()
+
+
+USER_SETTINGS = {
+    "model": "opus", "permissions": {"allow": ["Bash(git status)"]},
+    "hooks": {"PreToolUse": [{"matcher": "Bash", "hooks": [{"type": "command", "command": "~/guard.sh"}]}],
+              "Stop": [{"hooks": [{"type": "command", "command": "notify-send done"}]}]},
+    "statusLine": {"type": "command", "command": "~/.claude/my-status.sh", "padding": 1},
+}
+
+
+def test_settings_merge_is_idempotent_and_reversible(env, capsys):
+    settings = env.claude / "settings.json"
+    settings.write_text(json.dumps(USER_SETTINGS))
+    code, out, _ = run(capsys, "install", "--hooks", "--statusline", "--dry-run")
+    assert code == 0 and "would change" in out and json.loads(settings.read_text()) == USER_SETTINGS
+    assert run(capsys, "install", "--hooks", "--statusline")[0] == 0
+    merged = json.loads(settings.read_text())
+    assert merged["model"] == "opus" and merged["permissions"] == USER_SETTINGS["permissions"]
+    assert merged["hooks"]["PreToolUse"][0] == USER_SETTINGS["hooks"]["PreToolUse"][0]
+    assert merged["hooks"]["PreToolUse"][1]["matcher"] == "Task|Agent"
+    assert merged["hooks"]["Stop"][0] == USER_SETTINGS["hooks"]["Stop"][0]
+    assert set(merged["hooks"]) == {"SessionStart", "UserPromptSubmit", "PreToolUse", "Stop", "SessionEnd"}
+    assert "statusline --chain" in merged["statusLine"]["command"]
+    assert json.loads((env.claude / install.PREVIOUS_STATUSLINE).read_text()) == USER_SETTINGS["statusLine"]
+    assert len(list(env.claude.glob("settings.json.ai-budget-backup-*"))) == 1
+    assert "already up to date" in run(capsys, "install", "--hooks", "--statusline")[1]
+    assert json.loads(settings.read_text()) == merged
+    assert run(capsys, "uninstall")[0] == 0
+    assert json.loads(settings.read_text()) == USER_SETTINGS
+
+
+def test_chained_statusline_runs_theirs_first(env, monkeypatch, capsys):
+    (env.claude / install.PREVIOUS_STATUSLINE).write_text(json.dumps({"type": "command", "command": "echo mine"}))
+    code, out, _ = feed(monkeypatch, capsys, {"rate_limits": rate_limits(30)}, "statusline", "--chain")
+    assert code == 0 and out.startswith("mine │ 5h")
+
+
+def test_malformed_settings_left_untouched(env, capsys):
+    settings = env.claude / "settings.json"
+    settings.write_text('{"hooks": [')
+    code, out, err = run(capsys, "install", "--hooks")
+    assert code == 2 and "settings.json: not valid JSON" in err and "Traceback" not in err
+    assert settings.read_text() == '{"hooks": ['
+    assert not list(env.claude.glob("settings.json.ai-budget-backup-*"))
