@@ -94,8 +94,9 @@ def main() -> None:
     results["warm: report daily"] = median_of(args.runs * 3, BUDGET + ["report", "daily", "--json", "--tz", "UTC"], env)
     results["warm: check --no-fetch"] = median_of(args.runs * 3, BUDGET + ["check", "--no-fetch", "--json"], env)
     results["warm: tokens --session"] = median_of(args.runs * 3, BUDGET + ["tokens", "--session", session.stem, "--json"], env)
+    # As install --statusline writes it: python3 -S (stdlib only, no site-packages scan).
     results[f"statusline (median of {args.statusline_runs})"] = median_of(
-        args.statusline_runs, BUDGET + ["statusline"], env, stdin=statusline_payload(session))
+        args.statusline_runs, [BUDGET[0], "-S", *BUDGET[1:], "statusline"], env, stdin=statusline_payload(session))
     size = sum(p.stat().st_size for p in corpus.rglob("*.jsonl"))
     print(f"corpus: {size / 1e6:.0f} MB, {sum(1 for _ in corpus.rglob('*.jsonl'))} files; python {sys.version.split()[0]}; "
           f"{os.cpu_count()} cores")

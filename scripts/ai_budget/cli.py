@@ -68,11 +68,9 @@ def build_parser() -> Parser:
     p.add_argument("--breakdown", action="store_true", help="per-model rows")
     p.add_argument("--save", action="store_true", help="update and commit this machine's history/ file")
 
-    p = sub.add_parser("statusline", help="Claude Code statusLine command (reads its JSON on stdin)")
-    p.add_argument("--chain", action="store_true", help="run the status line install --statusline replaced, then ours")
-
-    p = sub.add_parser("hook", help="Claude Code hook handler (reads the hook JSON on stdin)")
-    p.add_argument("event", choices=["session-start", "user-prompt-submit", "pre-tool-use", "stop", "session-end"])
+    for name, text in (("statusline", "Claude Code statusLine command (reads its JSON on stdin)"),
+                       ("hook", "Claude Code hook handler: session-start, user-prompt-submit, pre-tool-use, stop, session-end")):
+        FAST[name](sub.add_parser(name, help=text))
 
     p = sub.add_parser("backlog", parents=[common], help="open backlog tasks with estimated cost")
     p.add_argument("--short", action="store_true", help="task lines only")
@@ -117,8 +115,23 @@ def _handler(command: str):
     return import_module(f".commands.{module}", __package__).run
 
 
+# Claude Code runs these on every message: a parser of their own skips building
+# all the others (most of the start-up time of a status line run).
+FAST = {"statusline": lambda p: p.add_argument("--chain", action="store_true"),
+        "hook": lambda p: p.add_argument("event", choices=["session-start", "user-prompt-submit", "pre-tool-use",
+                                                            "stop", "session-end"])}
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    if argv and argv[0] in FAST:
+        parser = Parser(prog=f"budget {argv[0]}")
+        FAST[argv[0]](parser)
+        return argparse.Namespace(command=argv[0], **vars(parser.parse_args(argv[1:])))
+    return build_parser().parse_args(argv)
+
+
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse(sys.argv[1:] if argv is None else list(argv))
     as_json = getattr(args, "json", False)
     try:
         result = _handler(args.command)(args, now_utc())

@@ -58,6 +58,7 @@ DERIVED = [
     f"CREATE TRIGGER IF NOT EXISTS slots_upd AFTER UPDATE ON entries BEGIN {_SUB}; {_ADD.format(r='NEW')}; END",
 ]
 VERSION = "2"
+SETUP = 2  # PRAGMA user_version once schema, version and derived structures are in place
 BATCH = 20_000  # entries merged per step: memory stays flat whatever the history size
 PARALLEL_BYTES = 32 << 20  # below this, starting workers costs more than it saves
 PARALLEL_MAX = 4
@@ -77,6 +78,8 @@ def connect() -> sqlite3.Connection:
     con = sqlite3.connect(path, timeout=30)
     con.execute("PRAGMA journal_mode=WAL")
     con.execute("PRAGMA synchronous=NORMAL")
+    if con.execute("PRAGMA user_version").fetchone()[0] == SETUP:
+        return con  # set up already: skip the schema statements on every status line run
     con.executescript(SCHEMA)
     with con:
         if _meta(con, "version") != VERSION:
@@ -86,6 +89,7 @@ def connect() -> sqlite3.Connection:
             con.execute("DELETE FROM entries")
             _set_meta(con, "version", VERSION)
         _create_derived(con)
+        con.execute(f"PRAGMA user_version = {SETUP}")
     return con
 
 
@@ -126,9 +130,13 @@ def _row(e: Entry) -> tuple:
             e.cache_5m, e.cache_1h, e.cache_read, e.web_search, e.web_fetch, e.project, e.session)
 
 
-def _pending(con, found):
+def _pending(con, found, only=None):
     """(path, project, session, start offset, stat, replaced) for every file with new bytes."""
-    known = {row[0]: row[1:] for row in con.execute("SELECT path, inode, size, mtime_ns, offset FROM files")}
+    sql = "SELECT path, inode, size, mtime_ns, offset FROM files"
+    params = [str(p) for p in only or ()]
+    if only is not None:
+        sql += f" WHERE path IN ({','.join('?' * len(params))})"
+    known = {row[0]: row[1:] for row in con.execute(sql, params)}
     for root, key, st in found:
         old = known.get(key)
         if old and (old[0], old[1], old[2]) == (st.st_ino, st.st_size, st.st_mtime_ns):
@@ -201,7 +209,7 @@ def _sync(prices, roots, only, progress) -> dict:
             with con:
                 if _meta(con, "prices") != prices.fingerprint:
                     _reprice(con, prices)
-                jobs = list(_pending(con, found))
+                jobs = list(_pending(con, found, only))
                 empty = con.execute("SELECT 1 FROM entries LIMIT 1").fetchone() is None
                 if empty:
                     _drop_derived(con)
