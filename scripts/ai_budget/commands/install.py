@@ -114,13 +114,10 @@ def merge_statusline(settings: dict) -> tuple[dict, dict | None]:
     """(new settings, the user's status line to chain or None)."""
     out = copy.deepcopy(settings)
     current = out.get("statusLine")
-    previous = None
-    if isinstance(current, dict) and current.get("command") and not _is_ours(current.get("command")):
-        previous = current
-    out["statusLine"] = {"type": "command", "padding": 0,
-                         "command": script_command("statusline", *(["--chain"] if previous else []))}
-    if isinstance(current, dict) and _is_ours(current.get("command")) and "--chain" in current["command"]:
-        out["statusLine"]["command"] = script_command("statusline", "--chain")  # keep chaining what we chained before
+    command = current.get("command") if isinstance(current, dict) else None
+    previous = current if command and not _is_ours(command) else None
+    chain = previous is not None or (_is_ours(command) and "--chain" in command)  # keep chaining what we chained before
+    out["statusLine"] = {"type": "command", "padding": 0, "command": script_command("statusline", *(["--chain"] if chain else []))}
     return out, previous
 
 

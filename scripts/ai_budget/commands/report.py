@@ -16,8 +16,6 @@ from ..state import budget_file, history_file, index
 from ..timefmt import parse_iso
 from . import Result, synced_prices
 
-DAY_MS = 86_400_000
-
 
 def _date(value: str | None, flag: str) -> str | None:
     if value is None:
@@ -41,12 +39,11 @@ def _zone(name: str | None):
         raise BudgetError(f"--tz: unknown time zone {name!r} (use an IANA name like Europe/Berlin or UTC)") from None
 
 
-def _bound(day: str | None, tz, end: bool) -> int | None:
-    """A coarse ms bound for the SQL prefilter (a day of slack); build() filters exactly."""
+def _day_ms(day: str | None, tz, shift_days: int = 0) -> int | None:
+    """Epoch ms of local midnight starting `day`, moved by whole days; None for no day."""
     if day is None:
         return None
-    when = datetime.fromisoformat(day).replace(tzinfo=tz) + timedelta(days=2 if end else -1)
-    return int(when.timestamp() * 1000)
+    return int((datetime.fromisoformat(day).replace(tzinfo=tz) + timedelta(days=shift_days)).timestamp() * 1000)
 
 
 def whole_hours(tz, now) -> bool:
@@ -89,12 +86,10 @@ def run(args, now) -> Result:
     budget = budget_file.load(paths.budget_file())
     synced_prices(budget)
     warnings: list[str] = []
-    lo, hi = _bound(since, tz, False), _bound(until, tz, True)
+    lo, hi = _day_ms(since, tz, -1), _day_ms(until, tz, 2)  # coarse SQL prefilter; the reports filter exactly
     if args.kind == "blocks":
         rows = index.entries(lo, hi, args.project)
-        start = int(datetime.fromisoformat(since).replace(tzinfo=tz).timestamp() * 1000) if since else None
-        stop = int(datetime.fromisoformat(until).replace(tzinfo=tz).timestamp() * 1000) + DAY_MS if until else None
-        data = reports.blocks(rows, int(now.timestamp() * 1000), known_resets(budget), start, stop)
+        data = reports.blocks(rows, int(now.timestamp() * 1000), known_resets(budget), _day_ms(since, tz), _day_ms(until, tz, 1))
     else:
         rows = index.usage(lo, hi, args.project, per_session=args.kind in ("session", "projects"),
                            slot_ms=index.HOUR_MS if whole_hours(tz, now) else index.QUARTER_MS)

@@ -46,7 +46,7 @@ def session_cost(payload: dict, budget: dict) -> float | None:
         return None
     main = Path(transcript)
     roots = paths.projects_roots()
-    root = next((r for r in roots if main.is_relative_to(r)), None)
+    root = transcripts.root_of(main, roots)
     if root is None or not main.is_file():
         return None
     index.sync(pricing.load(budget.get("pricing_overrides")), roots=roots, only=transcripts.session_files(main))

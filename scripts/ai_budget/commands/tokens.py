@@ -36,7 +36,7 @@ def session_entries(main_file: Path) -> list:
     """The session's de-duplicated entries: from the index (synced by the caller)
     when the file is under a projects root, else read directly (a copied or
     archived transcript)."""
-    root = next((r for r in paths.projects_roots() if main_file.is_relative_to(r)), None)
+    root = transcripts.root_of(main_file, paths.projects_roots())
     if root is None:
         dedup = Deduper()
         for path in transcripts.session_files(main_file):

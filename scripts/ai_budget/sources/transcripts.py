@@ -226,6 +226,11 @@ def read_entries(path: Path, project: str = "", session: str = "", reader: Usage
             yield entry
 
 
+def root_of(path: Path, roots: list[Path]) -> Path | None:
+    """The projects root holding `path`, or None (a copied or archived transcript)."""
+    return next((r for r in roots if path.is_relative_to(r)), None)
+
+
 def session_files(main_file: Path) -> list[Path]:
     """A session's main transcript plus its subagent transcripts."""
     files = [main_file]

@@ -169,11 +169,10 @@ def _read(job):
     return [(*_row(e), _prices.entry_cost(e)) for e in dedup.kept], reader.end
 
 
-def _results(jobs, prices):
-    """Read the jobs in order; both cores when there is enough to read."""
+def _results(jobs, pending: int, prices):
+    """Read the jobs in order; both cores when there are `pending` bytes enough."""
     _init_worker(prices)
     todo = [(key, project, session, start) for key, project, session, start, _st, _r in jobs]
-    pending = sum(st.st_size - start for _k, _p, _s, start, st, _r in jobs)
     workers = min(os.cpu_count() or 1, PARALLEL_MAX)
     if workers < 2 or pending < PARALLEL_BYTES or len(todo) < 2:
         yield from map(_read, todo)
@@ -210,14 +209,15 @@ def _sync(prices, roots, only, progress) -> dict:
                 if _meta(con, "prices") != prices.fingerprint:
                     _reprice(con, prices)
                 jobs = list(_pending(con, found, only))
-                empty = con.execute("SELECT 1 FROM entries LIMIT 1").fetchone() is None
+                # Only a build with something to read: else every run would rebuild the derived tables.
+                empty = bool(jobs) and con.execute("SELECT 1 FROM entries LIMIT 1").fetchone() is None
                 if empty:
                     _drop_derived(con)
                 total = sum(st.st_size - start for _k, _p, _s, start, st, _r in jobs)
                 done = read = written = 0
                 stored = set() if empty else None
                 batch = _Batch(con, stored)
-                for job, (rows, end) in zip(jobs, _results(jobs, prices)):
+                for job, (rows, end) in zip(jobs, _results(jobs, total, prices)):
                     key, project, session, start, st, replaced = job
                     if replaced:
                         con.execute("DELETE FROM entries WHERE file=?", (key,))
@@ -241,7 +241,7 @@ def _sync(prices, roots, only, progress) -> dict:
 
 def _stat_only(roots, files):
     for path in files:
-        root = next((r for r in roots if path.is_relative_to(r)), None)
+        root = transcripts.root_of(path, roots)
         try:
             if root is not None:
                 yield root, str(path), os.stat(path)
