@@ -8,6 +8,7 @@ import json
 import sys
 import threading
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,16 @@ def env(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "platform", "linux")  # never ask a real Keychain
     return type("Env", (), {"root": tmp_path, "home": home, "budget": budget, "claude": claude,
                             "cache": tmp_path / "cache", "projects": claude / "projects"})
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """The CLI's clock, pinned at 12:00 local time today so a simulated day of a few
+    hours never crosses midnight, whatever the real hour or zone."""
+    noon = datetime.now().astimezone().replace(hour=12, minute=0, second=0, microsecond=0)
+    state = {"now": noon.astimezone(timezone.utc)}
+    monkeypatch.setattr(cli, "now_utc", lambda: state["now"])
+    return state
 
 
 def write_credentials(claude_dir: Path, token: str = TOKEN, **extra) -> Path:

@@ -2,17 +2,26 @@
 and the token never leaving memory."""
 
 import json
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from ai_budget.sources import usage_api
+from ai_budget.state import budget_file
 from conftest import TOKEN, run, run_json, write_credentials
 
+
+def _in(hours: float) -> str:
+    """A reset time relative to the real clock, in the API's format (microseconds, +00:00)."""
+    return (datetime.now(timezone.utc) + timedelta(hours=hours)).isoformat()
+
+
+FIVE_RESET = _in(2.5)
 FLAT = {
-    "five_hour": {"utilization": 33.0, "resets_at": "2026-11-22T19:00:00.528743+00:00"},
-    "seven_day": {"utilization": 13.0, "resets_at": "2026-11-27T00:59:59.951713+00:00"},
+    "five_hour": {"utilization": 33.0, "resets_at": FIVE_RESET},
+    "seven_day": {"utilization": 13.0, "resets_at": _in(100)},
     "seven_day_opus": None,
-    "seven_day_sonnet": {"utilization": 1.0, "resets_at": "2026-11-27T20:59:59.771655+00:00"},
+    "seven_day_sonnet": {"utilization": 1.0, "resets_at": _in(120)},
     "extra_usage": {"is_enabled": True, "monthly_limit": 2000, "used_credits": 150, "utilization": 7.5},
     "iguana_necktie": None,
 }
@@ -44,7 +53,7 @@ def test_flat_shape_and_headers(env, api, capsys):
     assert headers["user-agent"] == "claude-code/2.1.240"
     saved = json.loads((env.budget / "budget.json").read_text())["claude"]
     assert (saved["five_hour_util"], saved["seven_day_util"], saved["plan"]) == (33.0, 13.0, "max")
-    assert saved["five_hour_resets_at"].startswith("2026-11-22T19:00:00")
+    assert saved["five_hour_resets_at"][:19] == FIVE_RESET[:19]
     assert saved["extra_usage"]["used_usd"] == 1.5 and saved["scoped_weekly"][0]["model"] == "Sonnet"
 
 
@@ -147,3 +156,16 @@ def test_keychain_service_names(monkeypatch):
     monkeypatch.setenv("CLAUDE_CONFIG_DIR", "/Users/me/.claude-work")
     first = credentials.keychain_services()[0]
     assert first.startswith("Claude Code-credentials-") and len(first) == len("Claude Code-credentials-") + 8
+
+
+@pytest.mark.parametrize("source, named", [("api", "from the usage API"), ("statusline", "from the status line"), (None, "")])
+def test_stale_line_names_its_source_and_time(env, capsys, clock, source, named):
+    seen = clock["now"] - timedelta(hours=3, minutes=10)
+    path = env.budget / "budget.json"
+    data = budget_file.default_budget()
+    data["claude"].update(five_hour_util=40.0, seven_day_util=10.0, source=source,
+                          last_fetched=seen.isoformat().replace("+00:00", "Z"))
+    path.write_text(json.dumps(data))
+    _, out, _ = run(capsys, "check", "--no-fetch")
+    stale = next(l for l in out.splitlines() if "STALE" in l and "Claude" not in l).strip()
+    assert stale == f"STALE — last reading{' ' + named if named else ''} at {seen.astimezone():%H:%M} (3h 10m ago)"

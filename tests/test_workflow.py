@@ -31,13 +31,6 @@ def ts(t):
     return iso(t).replace("Z", ".000Z") if "." not in iso(t) else iso(t)
 
 
-@pytest.fixture
-def clock(monkeypatch):
-    state = {"now": now_utc().replace(microsecond=0)}
-    monkeypatch.setattr(cli, "now_utc", lambda: state["now"])
-    return state
-
-
 def git(env, *args):
     return subprocess.run(["git", *args], cwd=env.budget, capture_output=True, text=True).stdout
 

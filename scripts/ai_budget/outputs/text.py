@@ -26,14 +26,20 @@ def window_line(name: str, win: dict | None, now: datetime) -> str:
     return f"{label:<11} {pct(win['util'])}  (resets {when})"
 
 
+SOURCE_NAMES = {"api": "the usage API", "api (cached)": "the usage API", "statusline": "the status line"}
+
+
 def source_note(util: dict, now: datetime) -> str | None:
-    """'stale: last known from api, 3h 10m ago (reason)' when the numbers are not fresh."""
+    """'source: api, 12s ago', or 'STALE — last reading from the usage API at 14:05 (3h 10m ago) (reason)'."""
     if util["source"] == "none":
         return f"no Claude utilisation yet ({util['problem']})" if util.get("problem") else "no Claude utilisation yet"
     observed = parse_iso(util.get("observed_at"))
     note = f"source: {util['source']}, {age(observed, now)}"
     if util.get("stale") or util.get("problem"):
-        note = f"STALE — last known from {util['source']}, {age(observed, now)}"
+        origin = SOURCE_NAMES.get(util["source"])
+        fmt = "%H:%M" if observed and (now - observed).total_seconds() < 20 * 3600 else "%a %d %b %H:%M"
+        when = f" at {observed.astimezone().strftime(fmt)}" if observed else ""
+        note = f"STALE — last reading{f' from {origin}' if origin else ''}{when} ({age(observed, now)})"
     if util.get("problem"):
         note += f" ({util['problem']})"
     return note
