@@ -8,7 +8,7 @@ import time
 import pytest
 
 from ai_budget.commands import install
-from conftest import line, run, write_session
+from conftest import REPO, line, run, write_session
 
 SECRET = "TOP-SECRET-PROMPT-TEXT"
 
@@ -137,7 +137,7 @@ def test_settings_merge_is_idempotent_and_reversible(env, capsys):
     assert code == 0 and "would change" in out and json.loads(settings.read_text()) == USER_SETTINGS
     assert run(capsys, "install", "--hooks", "--statusline")[0] == 0
     merged = json.loads(settings.read_text())
-    assert merged["model"] == "opus" and merged["permissions"] == USER_SETTINGS["permissions"]
+    assert merged["model"] == "opus" and merged["permissions"]["allow"][0] == "Bash(git status)"
     assert merged["hooks"]["PreToolUse"][0] == USER_SETTINGS["hooks"]["PreToolUse"][0]
     assert merged["hooks"]["PreToolUse"][1]["matcher"] == "Task|Agent"
     assert merged["hooks"]["Stop"][0] == USER_SETTINGS["hooks"]["Stop"][0]
@@ -164,3 +164,48 @@ def test_malformed_settings_left_untouched(env, capsys):
     assert code == 2 and "settings.json: not valid JSON" in err and "Traceback" not in err
     assert settings.read_text() == '{"hooks": ['
     assert not list(env.claude.glob("settings.json.ai-budget-backup-*"))
+
+
+def test_session_start_brief_keeps_the_recommendation(env, monkeypatch, capsys):
+    """The shipped backlog makes a brief longer than the hook's limit: the cut drops backlog lines, never the plan."""
+    (env.budget / "tasks").mkdir()
+    (env.budget / "tasks" / "backlog.md").write_text((REPO / "tasks" / "backlog.md").read_text())
+    feed(monkeypatch, capsys, {"rate_limits": rate_limits(20)}, "statusline")
+    full = run(capsys, "check", "--markdown", "--no-fetch")[1]
+    code, out, _ = feed(monkeypatch, capsys, {"session_id": "s1", "source": "startup"}, "hook", "session-start")
+    ctx = json.loads(out)["hookSpecificOutput"]["additionalContext"]
+    assert len(full) > 1500 >= len(ctx)
+    lines = ctx.splitlines()
+    assert lines[0].startswith("**Claude:** 5h 20.0%") and lines[1] == "**Recommendation:**"
+    assert lines[2].startswith("- Start with [H]") and "**Copilot:**" in ctx and "**Backlog:**" in ctx
+    assert lines[-1].startswith("- (+") and lines[-1].endswith("more: run /budget-check)")
+    assert all(l in full for l in lines[:-1])  # whole lines only
+
+
+def test_a_one_shot_session_is_not_worth_a_not_logged_line(env, monkeypatch, capsys):
+    feed(monkeypatch, capsys, {"rate_limits": rate_limits(20)}, "statusline")
+    for sid, out_tokens in (("quick", 150), ("real", 4000)):
+        main = write_session(env.projects, [line(mid=f"{sid}-m", rid=f"{sid}-r", out=out_tokens, session=sid)], session=sid)
+        feed(monkeypatch, capsys, {"session_id": sid, "source": "startup"}, "hook", "session-start")
+        feed(monkeypatch, capsys, {"session_id": sid, "transcript_path": str(main), "reason": "other"}, "hook", "session-end")
+        ctx = json.loads(feed(monkeypatch, capsys, {"session_id": "next"}, "hook", "session-start")[1])
+        assert ("**Not logged:** session " + sid in ctx["hookSpecificOutput"]["additionalContext"]) == (sid == "real")
+
+
+def test_every_hint_runs_from_any_directory(env, monkeypatch, capsys, tmp_path):
+    """The brief's and the hard stop's commands, run as printed from an unrelated folder."""
+    import re
+    import shlex
+    import subprocess
+
+    out = run(capsys, "check", "--no-fetch")[1]
+    hint = re.search(r"STALE \(never updated\): `([^`]+)`", out).group(1).replace("--used N", "--used 12")
+    run(capsys, "set", "alerts", "--block-at", "50")
+    feed(monkeypatch, capsys, {"rate_limits": rate_limits(60)}, "statusline")
+    err = feed(monkeypatch, capsys, {"session_id": "s1", "prompt": "x"}, "hook", "user-prompt-submit")[2]
+    unblock = err.split("Change it with: ", 1)[1].strip()
+    for cmd in (hint, unblock):
+        proc = subprocess.run(shlex.split(cmd), cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, (cmd, proc.stderr)
+    budget = json.loads((env.budget / "budget.json").read_text())
+    assert budget["copilot"]["used"] == 12 and budget["alerts"]["block_at"] is None

@@ -23,6 +23,15 @@ def code_root() -> Path:
     return Path(__file__).resolve().parents[2]
 
 
+def cli_command(*args: str, fast: bool = False) -> str:
+    """A shell command that runs this checkout's CLI from any directory (hints, hooks).
+    fast: -S (no site-packages; stdlib only), for what Claude Code runs on every message."""
+    import shlex
+
+    script = shlex.quote(str(code_root() / "scripts" / "budget.py"))
+    return " ".join(["python3", *(["-S"] if fast else []), script, *args])
+
+
 def budget_file() -> Path:
     return budget_home() / "budget.json"
 

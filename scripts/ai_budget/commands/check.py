@@ -28,7 +28,7 @@ def manual_balance(section: dict, now, name: str) -> dict:
     info["reset_since_update"] = bool(resets and updated and updated < resets <= now)
     used, limit = section.get("used"), section.get("limit")
     info["remaining"] = None if used is None or limit is None else limit - used
-    info["how_to_update"] = f"python3 scripts/budget.py set {name} " + ("--used N" if name == "copilot" else "--status TEXT")
+    info["how_to_update"] = paths.cli_command("set", name, "--used N" if name == "copilot" else "--status TEXT")
     return info
 
 

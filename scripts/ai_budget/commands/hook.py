@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 from .. import paths
 from ..analysis.session_delta import five_hour_delta
 from ..outputs.statusline import level
-from ..sources import utilisation
+from ..sources import transcripts, utilisation
 from ..state import budget_file, session_state
 from ..timefmt import countdown, iso, parse_iso
 from . import Result
@@ -23,6 +24,9 @@ CONTEXT_LIMIT = 1500
 LEVELS = ("normal", "warning", "critical")
 REMIND_AT_PCT = 5.0  # a session that used this much of the 5-hour window deserves a log
 FAN_OUT_TOOLS = ("Task", "Agent")
+# Below both (a one-shot question, a headless run) a missing log is not worth a line in the next brief.
+NOTICEABLE_PCT = 1.0
+NOTICEABLE_OUTPUT = 2000
 
 
 def _payload() -> dict:
@@ -44,13 +48,11 @@ def session_start(payload: dict, budget: dict, now) -> tuple[dict | None, int]:
 
     session_id = payload.get("session_id") or None
     data = gather(SimpleNamespace(no_fetch=False, session=session_id), now)
-    text = brief.markdown(data, now)
     unlogged = session_state.latest_unlogged(exclude=session_id)
-    if unlogged:
-        text = (f"Note: the previous session ({unlogged['session_id'][:8]}, ended {unlogged['ended_unlogged'][:16]}Z) "
-                f"was not logged; /budget-log --session {unlogged['session_id']} records it.\n") + text
-    if len(text) > CONTEXT_LIMIT:
-        text = text[:CONTEXT_LIMIT - 1] + "…"
+    notes = (f"**Not logged:** session {unlogged['session_id'][:8]} (ended {unlogged['ended_unlogged'][:16]}Z); "
+             f"record it with `{paths.cli_command('log', '--session', unlogged['session_id'], '--task', 'TYPE:UNITS')}`",
+             ) if unlogged else ()
+    text = brief.markdown(data, now, limit=CONTEXT_LIMIT, notes=notes)
     return {"hookSpecificOutput": {"hookEventName": "SessionStart", "additionalContext": text}}, 0
 
 
@@ -64,7 +66,7 @@ def user_prompt_submit(payload: dict, budget: dict, now) -> tuple[dict | None, i
     block_at = alerts.get("block_at")
     if block_at is not None and used >= block_at:
         sys.stderr.write(f"ai-budget: Claude's 5-hour window is at {used:.0f}% (your hard stop is {block_at:g}%). "
-                         f"It resets {countdown(resets, now)}. Change it with: budget set alerts --block-at off\n")
+                         f"It resets {countdown(resets, now)}. Change it with: {paths.cli_command('set', 'alerts', '--block-at', 'off')}\n")
         return None, 2
     session_id = payload.get("session_id") or "unknown"
     state = session_state.read(session_id) or {}
@@ -119,11 +121,21 @@ def stop(payload: dict, budget: dict, now) -> tuple[dict | None, int]:
                              "run /budget-log before you close it, so the estimates learn from it."}, 0
 
 
+def _noticeable(payload: dict, budget: dict, now) -> bool:
+    """Worth a "not logged" line in the next brief: a point of the 5-hour window, or real output."""
+    if (_session_share(payload["session_id"], budget, now) or 0) >= NOTICEABLE_PCT:
+        return True
+    main = Path(payload.get("transcript_path") or "")
+    if not main.name.endswith(".jsonl") or not main.is_file():
+        return False
+    return sum(e.output for f in transcripts.session_files(main) for e in transcripts.read_entries(f)) >= NOTICEABLE_OUTPUT
+
+
 def session_end(payload: dict, budget: dict, now) -> tuple[dict | None, int]:
     # 1.5 s budget and output discarded: just leave a note for the next session start.
     session_id = payload.get("session_id")
     state = session_state.read(session_id) if session_id else None
-    if state and not state.get("logged_at") and state.get("started_at"):
+    if state and not state.get("logged_at") and state.get("started_at") and _noticeable(payload, budget, now):
         session_state.note(session_id, ended_unlogged=iso(now))
     return None, 0
 

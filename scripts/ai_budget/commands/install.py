@@ -1,5 +1,6 @@
 """budget install / uninstall: link the skills into Claude Code's skills folder,
-and with --hooks / --statusline merge our entries into its settings.json.
+allow the skills' own commands in its settings.json, and with --hooks /
+--statusline merge our entries there too.
 
 Idempotent; never replaces a skill of the same name that is not ours. The
 settings file is backed up before any change, a malformed one is reported and
@@ -12,7 +13,7 @@ import copy
 import difflib
 import json
 import os
-import shlex
+import re
 import shutil
 from pathlib import Path
 
@@ -26,11 +27,6 @@ SKILLS = ("budget-check", "budget-log")
 HOOKS = {"SessionStart": ("session-start", None, 20), "UserPromptSubmit": ("user-prompt-submit", None, 5),
          "PreToolUse": ("pre-tool-use", "Task|Agent", 5), "Stop": ("stop", None, 5), "SessionEnd": ("session-end", None, 2)}
 PREVIOUS_STATUSLINE = "ai-budget-previous-statusline.json"
-
-
-def script_command(*args: str) -> str:
-    # -S: no site-packages (stdlib only), which also starts faster on every message.
-    return " ".join(["python3", "-S", shlex.quote(str(paths.code_root() / "scripts" / "budget.py")), *args])
 
 
 def _is_ours(command) -> bool:
@@ -49,6 +45,36 @@ def load_previous_statusline(claude_dir: Path | None = None) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
+def skill_rules(claude_dir: Path) -> list[str]:
+    """Each skill's allowed-tools, with ${CLAUDE_SKILL_DIR} as Claude Code expands it (the link
+    path). A skill's allowed-tools hold only for the turn that invokes it; kept in settings.json
+    they also approve its command in a later turn (after /budget-log has asked what was done)."""
+    rules = []
+    for name in SKILLS:
+        text = (paths.code_root() / "skills" / name / "SKILL.md").read_text(encoding="utf-8")
+        allowed = re.search(r"^allowed-tools:(.*)$", text.split("\n---", 1)[0], re.M)
+        for rule in re.findall(r"Bash\(.*?\)(?=\s*,\s*Bash\(|\s*$)", allowed.group(1).strip() if allowed else ""):
+            rules.append(rule.replace("${CLAUDE_SKILL_DIR}", str(claude_dir / "skills" / name)))
+    return rules
+
+
+def _is_our_rule(rule, claude_dir: Path) -> bool:
+    return isinstance(rule, str) and any(f'"{claude_dir / "skills" / name}/' in rule for name in SKILLS)
+
+
+def change_permissions(settings: dict, claude_dir: Path, install: bool) -> dict:
+    """Our rules added to (or removed from) permissions.allow; the user's rules kept as they are."""
+    out = copy.deepcopy(settings)
+    perms = out.setdefault("permissions", {})
+    kept = [r for r in perms.get("allow", []) if not _is_our_rule(r, claude_dir)]
+    perms["allow"] = kept + (skill_rules(claude_dir) if install else [])
+    if not perms["allow"]:
+        del perms["allow"]
+    if not perms:
+        del out["permissions"]
+    return out
+
+
 def read_settings(path: Path) -> dict:
     if not path.exists():
         return {}
@@ -56,8 +82,9 @@ def read_settings(path: Path) -> dict:
         data = json.loads(path.read_text(encoding="utf-8"))
     except ValueError as exc:
         raise BudgetError(f"{path}: not valid JSON ({exc}); left untouched, fix it and run again") from None
-    if not isinstance(data, dict) or not isinstance(data.get("hooks", {}), dict):
-        raise BudgetError(f"{path}: expected a JSON object with an object 'hooks'; left untouched")
+    if not isinstance(data, dict) or not isinstance(data.get("hooks", {}), dict) \
+            or not isinstance(data.get("permissions", {}), dict) or not isinstance(data.get("permissions", {}).get("allow", []), list):
+        raise BudgetError(f"{path}: expected a JSON object with an object 'hooks' and a list 'permissions.allow'; left untouched")
     return data
 
 
@@ -68,7 +95,7 @@ def merge_hooks(settings: dict) -> dict:
     for event, (arg, matcher, timeout) in HOOKS.items():
         groups = [g for g in hooks.get(event, []) if isinstance(g, dict)]
         others = [g for g in hooks.get(event, []) if not isinstance(g, dict)]
-        ours = {"type": "command", "command": script_command("hook", arg), "timeout": timeout}
+        ours = {"type": "command", "command": paths.cli_command("hook", arg, fast=True), "timeout": timeout}
         placed = False
         for group in groups:
             handlers = group.get("hooks", [])
@@ -117,7 +144,7 @@ def merge_statusline(settings: dict) -> tuple[dict, dict | None]:
     command = current.get("command") if isinstance(current, dict) else None
     previous = current if command and not _is_ours(command) else None
     chain = previous is not None or (_is_ours(command) and "--chain" in command)  # keep chaining what we chained before
-    out["statusLine"] = {"type": "command", "padding": 0, "command": script_command("statusline", *(["--chain"] if chain else []))}
+    out["statusLine"] = {"type": "command", "padding": 0, "command": paths.cli_command("statusline", *(["--chain"] if chain else []), fast=True)}
     return out, previous
 
 
@@ -181,8 +208,10 @@ def change_settings(claude_dir: Path, args, now, install: bool) -> list[str]:
     path = claude_dir / "settings.json"
     with locked(path):
         old = read_settings(path)
-        new, lines, previous = old, [], None
+        new, lines, previous = change_permissions(old, claude_dir, install), [], None
         if install:
+            lines.append("permissions: the skills' own commands (" + ", ".join(
+                r.split("budget.py\" ", 1)[-1].rstrip(")").replace(" *", "") for r in skill_rules(claude_dir)) + ")")
             if args.hooks:
                 new = merge_hooks(new)
                 lines.append("hooks: " + ", ".join(HOOKS))
@@ -209,8 +238,7 @@ def change_settings(claude_dir: Path, args, now, install: bool) -> list[str]:
 def run(args, now) -> Result:
     claude_dir = _claude_dir(args)
     lines = install_skills(claude_dir, args.dry_run)
-    if args.hooks or args.statusline:
-        lines += change_settings(claude_dir, args, now, install=True)
+    lines += change_settings(claude_dir, args, now, install=True)
     prefix = "would do: " if args.dry_run else ""
     return Result(data={"claude_dir": str(claude_dir), "actions": lines, "dry_run": args.dry_run},
                   text="\n".join(prefix + l if not l.startswith(("+", "-", "@", " ")) else l for l in lines))

@@ -122,12 +122,32 @@ def text(data: dict, now) -> str:
     return "\n".join(lines)
 
 
-def markdown(data: dict, now) -> str:
+def markdown(data: dict, now, limit: int | None = None, notes: tuple[str, ...] = ()) -> str:
+    """The brief in priority order, so a `limit` (the SessionStart hook's) drops from the tail:
+    Claude and pace, the recommendation, the other accounts, then backlog lines while there is room."""
     c, plan = data["claude"], data["backlog"]
     cl = claude_lines(c, now)
-    lines = [f"**Claude:** {cl[0]}; {'; '.join(cl[1:])}", f"**Local usage:** {local_line(data['local'])}",
-             f"**Copilot:** {balance_line('copilot', data['copilot'])}",
-             f"**Gemini:** {balance_line('gemini', data['gemini'])}", "", "**Backlog:**"]
-    lines += [f"- {task_line(e)}" for e in plan["estimates"]] or ["- (empty)"]
-    lines += ["", "**Recommendation:**"] + [f"- {r}" for r in recommendation(plan, c, now)]
-    return "\n".join(lines)
+    lines = [f"**Claude:** {cl[0]}; {'; '.join(cl[1:])}", "**Recommendation:**"]
+    lines += [f"- {r}" for r in recommendation(plan, c, now)]
+    lines += list(notes) + [f"**Copilot:** {balance_line('copilot', data['copilot'])}",
+                            f"**Gemini:** {balance_line('gemini', data['gemini'])}",
+                            f"**Local usage:** {local_line(data['local'])}", "**Backlog:**"]
+    tasks = [f"- {task_line(e)}" for e in plan["estimates"]] or ["- (empty)"]
+    if limit is None:
+        return "\n".join(lines + tasks)
+    return _fit(lines, tasks, limit)
+
+
+def _fit(head: list[str], tail: list[str], limit: int) -> str:
+    """Whole lines while they fit; what is left out is counted in a last line."""
+    kept, size = [], -1
+    for n, line in enumerate(head + tail):
+        rest = len(head + tail) - n
+        more = f"- (+{rest} more: run /budget-check)"
+        reserve = 0 if rest == 1 else len(more) + 1
+        if size + 1 + len(line) + reserve > limit:
+            kept.append(more if size + 1 + len(more) <= limit else "")
+            break
+        kept.append(line)
+        size += 1 + len(line)
+    return "\n".join(kept).rstrip()[:limit]
