@@ -111,7 +111,7 @@ def run(args, now) -> Result:
         if entry["avg_5h_pct"] is not None and delta["trusted"]:
             cal_text.append(f"{part['type']} {old['samples']}→{entry['samples']} samples, avg now {entry['avg_5h_pct']:.2f}%/unit")
         else:
-            cal_text.append(f"{part['type']} {old['samples']}→{entry['samples']} samples (tokens only; 5h delta not trusted)")
+            cal_text.append(f"{part['type']} tokens only (5h delta not trusted; still {entry['samples']} samples)")
 
     cop = dict(budget["copilot"])
     if copilot_used is not None:
