@@ -97,3 +97,10 @@ def test_second_log_measures_from_the_first_logs_end(env, api, capsys, noon):
     assert log2["seven_day"]["before"] == 20.0
     cal = json.loads((env.budget / "budget.json").read_text())["calibration"]["feature"]
     assert (cal["samples"], cal["pct_total"]) == (2, 16.0)
+
+
+def test_hook_flags_alone_are_not_a_start(env, capsys, noon):
+    from ai_budget.state import session_state
+    session_state.note("s1", alert_level="warning")  # UserPromptSubmit ran, no check
+    code, log, err = run_json(capsys, "log", "--session", "s1", "--task", "feature:1", "--no-fetch", "--no-commit")
+    assert code == 0 and "Traceback" not in err and "no session-start snapshot" in log["delta"]["reason"]
