@@ -56,12 +56,24 @@ def test_plan_shaped_v1_file_is_migrated(env):
         "calibration": {"flashcard": {"unit": "per card", "samples": 2, "avg_output_tokens": 700, "avg_5h_pct": 2.5}},
     }))
     data = budget_file.load(path)
-    assert data["schema_version"] == 2
+    assert data["schema_version"] == budget_file.SCHEMA_VERSION
     assert (data["copilot"]["unit"], data["copilot"]["used"], data["copilot"]["limit"]) == ("premium_requests", 120, 300)
     assert "premium_requests_used" not in data["copilot"]
     assert data["calibration"]["flashcard"]["pct_total"] == 5.0
     assert set(data["calibration"]) == {"flashcard"}  # the user's own types, not re-added defaults
     assert data["alerts"]["warn_at"] == 70
+
+
+def test_v2_samples_stop_counting_tokens_only_samples(env):
+    # v2 counted tokens-only samples in `samples`; each %-sample added ≥ 1 unit to units_total.
+    path = env.budget / "budget.json"
+    entry = {"unit": "per card", "units_total": 2, "pct_total": 5.0, "token_units_total": 9, "output_tokens_total": 900}
+    path.write_text(json.dumps({"schema_version": 2, "calibration": {
+        "flashcard": {**entry, "samples": 4},
+        "feature": {**entry, "samples": 3, "units_total": 0, "pct_total": 0.0}}}))
+    cal = budget_file.load(path)["calibration"]
+    assert (cal["flashcard"]["samples"], cal["flashcard"]["token_samples"]) == (2, 4)
+    assert (cal["feature"]["samples"], cal["feature"]["token_samples"]) == (0, 3)
 
 
 def test_failed_block_writes_nothing(env):

@@ -4,7 +4,9 @@ import json
 
 import pytest
 
-from ai_budget.analysis import calibration
+from ai_budget.analysis import calibration, planner
+from ai_budget.sources import backlog
+from ai_budget.state import budget_file
 from conftest import REPO, run, run_json
 
 
@@ -21,6 +23,15 @@ def test_tokens_only_sample_leaves_pct_average_alone():
     entry = calibration.add_sample(calibration.with_averages({"unit": "per card", "samples": 1, "units_total": 10,
                                    "pct_total": 20.0, "token_units_total": 0, "output_tokens_total": 0}), 5, None, 500)
     assert entry["avg_5h_pct"] == 2.0 and entry["units_total"] == 10 and entry["avg_output_tokens"] == 100
+    assert entry["samples"] == 1 and entry["token_samples"] == 1
+
+
+def test_brief_counts_only_samples_that_fed_the_average():
+    entry = calibration.add_sample(budget_file.empty_calibration("per card"), 10, 20.0, 1000)
+    entry = calibration.add_sample(entry, 5, None, 400)  # an untrusted delta: tokens only
+    task = backlog.Task(section="", tag="H", text="Cards", task_type="flashcard", units=5, line_no=1, raw="")
+    assert planner.estimate(task, {"flashcard": entry})["basis"] == "calibrated: 1 sample"
+    assert entry["token_samples"] == 2 and entry["avg_output_tokens"] == 93
 
 
 @pytest.mark.parametrize("argv, needle", [

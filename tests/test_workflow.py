@@ -130,7 +130,10 @@ def test_untrusted_deltas_do_not_move_calibration(env, api, capsys, clock):
     code, data, _ = run_json(capsys, "log", "--session", "s1", "--task", "refactor:3", "--no-commit")
     assert code == 0 and data["delta"]["trusted"] is False and "reset during the session" in data["delta"]["reason"]
     entry = json.loads((env.budget / "budget.json").read_text())["calibration"]["refactor"]
-    assert entry["samples"] == 1 and entry["units_total"] == 0 and entry["avg_5h_pct"] is None
+    assert entry["samples"] == 0 and entry["token_samples"] == 1
+    assert entry["units_total"] == 0 and entry["avg_5h_pct"] is None
+    assert run(capsys, "calibrate", "--rebuild")[0] == 0  # the logs give the same meaning
+    assert json.loads((env.budget / "budget.json").read_text())["calibration"]["refactor"] == entry
 
 
 def test_log_without_check_or_api(env, capsys, clock):

@@ -87,6 +87,12 @@ def iso(dt: datetime | None) -> str | None:
     return dt.astimezone(UTC).isoformat().replace("+00:00", "Z") if dt else None
 
 
+def iso_ms(value) -> int | None:
+    """An ISO-8601 string as epoch milliseconds; None when absent or bad."""
+    when = parse_iso(value)
+    return int(when.timestamp() * 1000) if when else None
+
+
 def ms_to_iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 

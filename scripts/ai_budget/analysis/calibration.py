@@ -48,13 +48,15 @@ def with_averages(entry: dict) -> dict:
 
 def add_sample(entry: dict, units: int, pct_delta: float | None, output_tokens: int | None = None) -> dict:
     """A new entry with one session's sample folded in. pct_delta None = tokens only
-    (an untrusted utilisation delta must not move the % average)."""
+    (an untrusted utilisation delta must not move the % average). `samples` counts
+    only samples that fed the % average: it is what "calibrated: N samples" means."""
     new = dict(entry)
-    new["samples"] = entry.get("samples", 0) + 1
     if pct_delta is not None:
+        new["samples"] = entry.get("samples", 0) + 1
         new["units_total"] = entry.get("units_total", 0) + units
         new["pct_total"] = round(entry.get("pct_total", 0.0) + pct_delta, 6)
     if output_tokens is not None:
+        new["token_samples"] = entry.get("token_samples", 0) + 1
         new["token_units_total"] = entry.get("token_units_total", 0) + units
         new["output_tokens_total"] = entry.get("output_tokens_total", 0) + output_tokens
     return with_averages(new)

@@ -73,13 +73,14 @@ def gather(args, now) -> dict:
     used_5h = None if five.get("reset_since") else five.get("util")
     weekly = (util.get("seven_day") or {}).get("util")
     plan = planner.plan(tasks, budget["calibration"], used_5h, weekly, alternatives, budget["alerts"]["warn_at"])
-    session_id, transcript = current_session(getattr(args, "session", None))
+    asked = getattr(args, "session", None)
+    session_id, transcript = current_session(asked)
     trusted = util["source"] not in ("none",) and not util["stale"] and used_5h is not None
     snapshot = session_state.record_start(session_id, {
         "session_id": session_id, "transcript": str(transcript) if transcript else None,
-        "started_at": iso(now), "five_hour": {"util": five.get("util"), "resets_at": five.get("resets_at")},
-        "seven_day": {"util": weekly, "resets_at": (util.get("seven_day") or {}).get("resets_at")},
-        "source": util["source"], "observed_at": util["observed_at"], "trusted": trusted,
+        **session_state.snapshot(iso(now), util, trusted),
+        # Without a session id the session is a guess: a session started later may adopt this start.
+        **({} if asked else {"terminal": True}),
     })
     return {"generated_at": iso(now), "claude": util, "local": local_usage(budget, now, five), "copilot": copilot, "gemini": gemini,
             "backlog": plan, "session": {"id": session_id, "transcript": str(transcript) if transcript else None,

@@ -21,7 +21,7 @@ from ..sources import backlog, utilisation
 from ..state import budget_file, history_file, index, session_state
 from ..state.atomic import write_atomic
 from ..state.budget_file import empty_calibration
-from ..timefmt import iso, parse_iso
+from ..timefmt import iso, iso_ms, parse_iso
 from . import Result, synced_prices, tokens
 from .check import current_session
 from .set_balance import parse_count
@@ -47,22 +47,11 @@ def parse_tasks(specs: list[str], calibration: dict) -> list[dict]:
     return list(merged.values())
 
 
-def session_entries(transcript: Path | None, since_ms: int | None) -> list:
-    if transcript is None:
-        return []
-    return [e for e in tokens.session_entries(transcript) if since_ms is None or e.ts_ms >= since_ms]
-
-
 def local_share(session_id: str, since_ms: int) -> float | None:
     """This session's share of all local API-equivalent cost since `since_ms`."""
     costs = index.cost_by_session(since_ms)
     total = sum(costs.values())
     return costs.get(session_id, 0.0) / total if total > 0 else None
-
-
-def _ms(value) -> int | None:
-    when = parse_iso(value)
-    return int(when.timestamp() * 1000) if when else None
 
 
 def run(args, now) -> Result:
@@ -78,10 +67,11 @@ def run(args, now) -> Result:
         raise BudgetError("--complete: two of the given texts match the same backlog line")
 
     session_id, transcript = current_session(args.session)
-    start = session_state.read(session_id)
-    if start and start.get("logged_at"):
-        start = None  # already logged once: a second log would count the same work twice
-    since_ms = _ms(start["started_at"]) if start else None
+    prices = synced_prices(budget)
+    session = tokens.session_entries(transcript) if transcript else []
+    start = session_state.start_for(session_id, min((e.ts_ms for e in session), default=None))
+    since_ms = iso_ms(start["started_at"]) if start else None
+    entries = [e for e in session if since_ms is None or e.ts_ms >= since_ms]
     started = parse_iso(start["started_at"]) if start else None
     # A cached reading from before (or at) the start says nothing about the work since.
     max_age = min(LOG_FRESH_S, (now - started).total_seconds() - 1) if started else LOG_FRESH_S
@@ -93,8 +83,6 @@ def run(args, now) -> Result:
     end = {"util": five.get("util"), "resets_at": five.get("resets_at"),
            "problem": util.get("problem") or (None if newer else "no reading newer than the session start"),
            "trusted": util["source"] != "none" and not util["stale"] and newer}
-    prices = synced_prices(budget)
-    entries = session_entries(transcript, since_ms)
     totals = summarize(entries)
     costs = [prices.entry_cost(e) for e in entries]
     unpriced = sorted({e.model for e, c in zip(entries, costs) if c is None})
@@ -111,7 +99,7 @@ def run(args, now) -> Result:
         if entry["avg_5h_pct"] is not None and delta["trusted"]:
             cal_text.append(f"{part['type']} {old['samples']}→{entry['samples']} samples, avg now {entry['avg_5h_pct']:.2f}%/unit")
         else:
-            cal_text.append(f"{part['type']} {old['samples']}→{entry['samples']} samples (tokens only; 5h delta not trusted)")
+            cal_text.append(f"{part['type']} tokens only (5h delta not trusted; still {entry['samples']} samples)")
 
     cop = dict(budget["copilot"])
     if copilot_used is not None:
@@ -140,6 +128,8 @@ def run(args, now) -> Result:
         "completed": [t.raw.strip() for t in moves],
     }
 
+    if start and start.get("terminal") and not session_state.claim(start, session_id):
+        raise BudgetError("log: the terminal check this session started from was just used by another log; run log again")
     log_path = home / "sessions" / f"{date}.md"
     session_log.append(log_path, session_log.render(rec), date)
     with budget_file.update(path) as fresh:
@@ -157,7 +147,7 @@ def run(args, now) -> Result:
     if moves:
         move_lines(backlog_path, completed_path, moves, date)
         changed += [backlog_path, completed_path]
-    session_state.mark_logged(session_id, iso(now))
+    session_state.mark_logged(session_id, session_state.snapshot(iso(now), util, end["trusted"] and five.get("util") is not None))
     summary = ", ".join(f"{t['type']} {t['units']}" for t in tasks)
     message = f"session: {date} {now.astimezone().strftime('%H:%M')}" + (f" — {summary}" if summary else "")
     git = {"committed": False, "sha": None, "notes": ["--no-commit: files written, not committed"]} if args.no_commit \

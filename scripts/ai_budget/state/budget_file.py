@@ -11,7 +11,7 @@ from pathlib import Path
 from ..errors import BudgetError
 from .atomic import dump_json, locked, read_json_file, write_atomic
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 DEFAULT_TASK_TYPES = {
     "flashcard": "per card",
@@ -29,6 +29,7 @@ def empty_calibration(unit: str) -> dict:
     return {
         "unit": unit,
         "samples": 0,
+        "token_samples": 0,
         "units_total": 0,
         "pct_total": 0.0,
         "token_units_total": 0,
@@ -102,7 +103,21 @@ def _migrate_v1(data: dict) -> dict:
     return data
 
 
-MIGRATIONS = {1: _migrate_v1}
+def _migrate_v2(data: dict) -> dict:
+    """v2 counted a tokens-only sample in `samples` too. How many were tokens-only is
+    not in budget.json, but every %-sample added at least one unit to units_total
+    (and every token sample to token_units_total), so each total bounds its count.
+    `calibrate --rebuild` recounts exactly from the session logs."""
+    for entry in (data.get("calibration") or {}).values():
+        if isinstance(entry, dict) and "token_samples" not in entry:
+            samples = entry.get("samples") or 0
+            entry["token_samples"] = min(samples, int(entry.get("token_units_total") or 0))
+            entry["samples"] = min(samples, int(entry.get("units_total") or 0))
+    data["schema_version"] = 3
+    return data
+
+
+MIGRATIONS = {1: _migrate_v1, 2: _migrate_v2}
 
 
 def migrate(data: dict) -> dict:
@@ -170,9 +185,10 @@ def validate(data) -> dict:
     for name, entry in data.get("calibration", {}).items():
         if not isinstance(entry, dict):
             raise BudgetError(f"budget.json: field 'calibration.{name}' must be an object")
-        samples = entry.get("samples", 0)
-        if isinstance(samples, bool) or not isinstance(samples, int) or samples < 0:
-            raise BudgetError(f"budget.json: field 'calibration.{name}.samples' must be a whole number ≥ 0")
+        for key in ("samples", "token_samples"):
+            count = entry.get(key, 0)
+            if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+                raise BudgetError(f"budget.json: field 'calibration.{name}.{key}' must be a whole number ≥ 0")
         for key in ("units_total", "pct_total", "token_units_total", "output_tokens_total"):
             _number(entry.get(key, 0), f"calibration.{name}.{key}")
     alerts = data.get("alerts", {})

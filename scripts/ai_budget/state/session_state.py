@@ -1,5 +1,10 @@
 """Per-session start snapshots (disposable cache): what `check` saw when the
-session began, so `log` can measure the session. Keyed by Claude session id."""
+session began, so `log` can measure the session. Keyed by Claude session id.
+
+A `check` run without a session id (in a terminal) is filed under a guessed
+session and marked `terminal`: a session that starts after it, in the same
+5-hour window, may adopt it as its start. The first log that does so claims it
+(`claimed_by`), so no reading is measured from twice."""
 
 from __future__ import annotations
 
@@ -7,7 +12,12 @@ import json
 import re
 
 from .. import paths
+from ..timefmt import iso_ms
 from .atomic import dump_json, locked, write_atomic
+
+FIVE_HOURS_MS = 5 * 3600 * 1000
+# Start fields that describe how a snapshot was taken, not what it read.
+_ORIGIN_KEYS = ("terminal", "claimed_by", "checks", "last_check_at")
 
 
 def _path(session_id: str):
@@ -23,13 +33,48 @@ def read(session_id: str) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
+def _all():
+    for p in (paths.cache_dir() / "sessions").glob("*.json"):
+        try:
+            data = json.loads(p.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict):
+            yield data
+
+
+def snapshot(when: str, util: dict, trusted: bool) -> dict:
+    """The start fields of one utilisation reading (a check, or a log's end)."""
+    five, seven = util.get("five_hour") or {}, util.get("seven_day") or {}
+    return {"started_at": when, "five_hour": {"util": five.get("util"), "resets_at": five.get("resets_at")},
+            "seven_day": {"util": seven.get("util"), "resets_at": seven.get("resets_at")},
+            "source": util["source"], "observed_at": util["observed_at"], "trusted": trusted}
+
+
+def is_start(data: dict | None) -> bool:
+    """A file can hold only hook flags (alert level, reminder) and no start."""
+    return bool(data) and iso_ms(data.get("started_at")) is not None and isinstance(data.get("five_hour"), dict)
+
+
+def covers(start: dict, ms: int) -> bool:
+    """Was `ms` in the 5-hour window the start was read in? By its resets_at
+    when known, and never 5 h or more after it."""
+    started = iso_ms(start.get("started_at"))
+    resets = iso_ms(start["five_hour"].get("resets_at"))
+    return started is not None and started <= ms < started + FIVE_HOURS_MS and (resets is None or ms < resets)
+
+
 def record_start(session_id: str, snapshot: dict) -> dict:
     """First check of a session stores the snapshot; a later check keeps the
-    original start unless that start had no trustworthy reading and this one has."""
+    original start unless that start had no trustworthy reading and this one has,
+    was claimed by another session's log, or is a terminal check from an earlier
+    window (the latest one is what a new session adopts)."""
     path = _path(session_id)
     with locked(path):
         old = read(session_id)
-        if old and not old.get("logged_at") and (old.get("trusted") or not snapshot.get("trusted")):
+        if is_start(old) and not old.get("logged_at") and not old.get("claimed_by") \
+                and (old.get("trusted") or not snapshot.get("trusted")) \
+                and not (old.get("terminal") and not covers(old, iso_ms(snapshot["started_at"]))):
             old["checks"] = old.get("checks", 1) + 1
             old["last_check_at"] = snapshot["started_at"]
             data = old
@@ -39,13 +84,42 @@ def record_start(session_id: str, snapshot: dict) -> dict:
     return data
 
 
-def mark_logged(session_id: str, when: str) -> None:
+def start_for(session_id: str, first_ms: int | None) -> dict | None:
+    """What a log of this session measures from: its own start (a check in it,
+    or its previous log's end), else the latest unclaimed terminal check taken
+    before its first response and in the same 5-hour window."""
+    own = read(session_id)
+    if is_start(own) and own.get("claimed_by") in (None, session_id):
+        return own
+    if first_ms is None:
+        return None
+    found = [d for d in _all() if d.get("terminal") and is_start(d) and not d.get("claimed_by")
+             and not d.get("logged_at") and d.get("session_id") != session_id and covers(d, first_ms)]
+    return max(found, key=lambda d: iso_ms(d["started_at"]), default=None)
+
+
+def claim(start: dict, by: str) -> bool:
+    """Mark a terminal check as the start of `by`'s log; False when another log
+    took it since it was read."""
+    key = start["session_id"]
+    path = _path(key)
+    with locked(path):
+        data = read(key)
+        if not data or data.get("started_at") != start["started_at"] or data.get("claimed_by") not in (None, by):
+            return False
+        data["claimed_by"] = by
+        write_atomic(path, dump_json(data))
+    return True
+
+
+def mark_logged(session_id: str, end: dict) -> None:
+    """The log's end (snapshot() of its reading) becomes the session's start, so
+    a second log measures only what happened since this one."""
     path = _path(session_id)
     with locked(path):
-        data = read(session_id) or {"session_id": session_id}
-        data["logged_at"] = when
+        data = {k: v for k, v in (read(session_id) or {"session_id": session_id}).items() if k not in _ORIGIN_KEYS}
+        data.update(end, logged_at=end["started_at"])
         write_atomic(path, dump_json(data))
-
 
 
 def note(session_id: str, **fields) -> dict:
@@ -60,12 +134,8 @@ def note(session_id: str, **fields) -> dict:
 def latest_unlogged(exclude: str | None = None) -> dict | None:
     """The most recent session that ended without /budget-log, if any."""
     best = None
-    for p in (paths.cache_dir() / "sessions").glob("*.json"):
-        try:
-            data = json.loads(p.read_text())
-        except (OSError, ValueError):
-            continue
-        if isinstance(data, dict) and data.get("ended_unlogged") and not data.get("logged_at") \
-                and data.get("session_id") != exclude and (best is None or data["ended_unlogged"] > best["ended_unlogged"]):
+    for data in _all():
+        if data.get("ended_unlogged") and not data.get("logged_at") and data.get("session_id") != exclude \
+                and (best is None or data["ended_unlogged"] > best["ended_unlogged"]):
             best = data
     return best

@@ -1,0 +1,106 @@
+"""Where `log` measures from: a terminal `check` adopted by the session that
+started after it (once), and a second log of one session measuring only what
+happened since the first."""
+
+import json
+import os
+from datetime import datetime, timedelta
+
+import pytest
+
+from ai_budget import cli
+from conftest import line, run_json, write_credentials, write_session
+from test_workflow import ts, usage
+
+
+@pytest.fixture
+def noon(monkeypatch):
+    """The test clock at today's local noon: hours either side stay on one local date."""
+    state = {"now": datetime.now().astimezone().replace(hour=12, minute=0, second=0, microsecond=0)}
+    monkeypatch.setattr(cli, "now_utc", lambda: state["now"])
+    return state
+
+
+def transcript(env, session, times, out=1000):
+    path = write_session(env.projects, [line(mid=f"{session}m{i}", rid=f"{session}r{i}", ts=ts(t), out=out, session=session)
+                                        for i, t in enumerate(times)], session=session)
+    os.utime(path, (times[-1].timestamp(),) * 2)  # find_current_session goes by mtime
+    return path
+
+
+def start_file(env, session):
+    return json.loads((env.cache / "sessions" / f"{session}.json").read_text())
+
+
+@pytest.mark.parametrize("named", [True, False])
+def test_new_session_adopts_the_terminal_check_once(env, api, capsys, noon, named):
+    write_credentials(env.claude)
+    t0 = noon["now"]
+    reset = t0 + timedelta(hours=3)
+    transcript(env, "s1", [t0 - timedelta(hours=1)])  # yesterday's work: the check files itself under s1
+    api.answer(200, usage(10.0, reset))
+    code, brief, _ = run_json(capsys, "check")  # in a terminal: no session id
+    assert code == 0 and brief["session"]["id"] == "s1"
+
+    transcript(env, "s2", [t0 + timedelta(minutes=10), t0 + timedelta(minutes=40)])  # a new Claude session
+    noon["now"] = t0 + timedelta(hours=1)
+    api.answer(200, usage(25.0, reset))
+    code, log, err = run_json(capsys, "log", *(["--session", "s2"] if named else []), "--task", "feature:1", "--no-commit")
+    assert code == 0, err
+    assert log["session_id"] == "s2" and log["started_at"] == start_file(env, "s1")["started_at"]
+    assert log["delta"]["trusted"] is True and log["delta"]["delta"] == 15.0
+    assert log["tokens"]["output_tokens"] == 2000  # s2's only
+    assert start_file(env, "s1")["claimed_by"] == "s2"
+
+    # Claimed: the next new session does not measure from the same reading again.
+    transcript(env, "s3", [t0 + timedelta(hours=1, minutes=10)])
+    noon["now"] = t0 + timedelta(hours=1, minutes=30)
+    api.answer(200, usage(30.0, reset))
+    code, log3, _ = run_json(capsys, "log", "--session", "s3", "--task", "feature:1", "--no-commit")
+    assert code == 0 and "no session-start snapshot" in log3["delta"]["reason"]
+
+
+def test_terminal_check_from_an_earlier_window_is_not_adopted(env, api, capsys, noon):
+    write_credentials(env.claude)
+    t0 = noon["now"]
+    api.answer(200, usage(10.0, t0 + timedelta(hours=1)))
+    run_json(capsys, "check")  # no transcripts at all: filed under no-transcript
+    transcript(env, "s2", [t0 + timedelta(hours=2)])  # after that window reset
+    noon["now"] = t0 + timedelta(hours=3)
+    api.answer(200, usage(20.0, t0 + timedelta(hours=6)))
+    code, log, _ = run_json(capsys, "log", "--session", "s2", "--task", "feature:1", "--no-commit")
+    assert code == 0 and "no session-start snapshot" in log["delta"]["reason"]
+    assert "claimed_by" not in start_file(env, "no-transcript")
+
+
+def test_second_log_measures_from_the_first_logs_end(env, api, capsys, noon):
+    write_credentials(env.claude)
+    t0 = noon["now"]
+    reset = t0 + timedelta(hours=4)
+    api.answer(200, usage(10.0, reset))
+    run_json(capsys, "check", "--session", "s1")
+    first = [t0 + timedelta(minutes=10), t0 + timedelta(minutes=20)]
+    transcript(env, "s1", first)
+    noon["now"] = t0 + timedelta(hours=1)
+    api.answer(200, usage(20.0, reset))
+    code, log1, _ = run_json(capsys, "log", "--session", "s1", "--task", "feature:1", "--no-commit")
+    assert code == 0 and log1["delta"]["delta"] == 10.0 and log1["tokens"]["output_tokens"] == 2000
+
+    transcript(env, "s1", first + [t0 + timedelta(hours=1, minutes=10)])  # the session goes on
+    noon["now"] = t0 + timedelta(hours=2)
+    api.answer(200, usage(26.0, reset))
+    code, log2, err = run_json(capsys, "log", "--session", "s1", "--task", "feature:1", "--no-commit")
+    assert code == 0, err
+    assert log2["started_at"] == log1["ended_at"]
+    assert (log2["delta"]["before"], log2["delta"]["delta"], log2["delta"]["trusted"]) == (20.0, 6.0, True)
+    assert (log2["tokens"]["output_tokens"], log2["tokens"]["exchanges"]) == (1000, 1)
+    assert log2["seven_day"]["before"] == 20.0
+    cal = json.loads((env.budget / "budget.json").read_text())["calibration"]["feature"]
+    assert (cal["samples"], cal["pct_total"]) == (2, 16.0)
+
+
+def test_hook_flags_alone_are_not_a_start(env, capsys, noon):
+    from ai_budget.state import session_state
+    session_state.note("s1", alert_level="warning")  # UserPromptSubmit ran, no check
+    code, log, err = run_json(capsys, "log", "--session", "s1", "--task", "feature:1", "--no-fetch", "--no-commit")
+    assert code == 0 and "Traceback" not in err and "no session-start snapshot" in log["delta"]["reason"]
