@@ -15,7 +15,8 @@ from pathlib import Path
 
 from ..timefmt import transcript_ms
 
-USAGE_MARKER = b'"usage":{'
+USAGE_KEY = b'"usage"'
+_WS = b" \t\r\n"  # JSON whitespace; another tool's serialisation may put it around ':'
 # ccusage drops a line where any of these keys is JSON null, nested or not.
 _NULL_KEYS = frozenset((b"id", b"cwd", b"model", b"speed", b"costUSD", b"version", b"sessionId", b"requestId",
                         b"isApiErrorMessage", b"cache_read_input_tokens", b"cache_creation_input_tokens"))
@@ -63,19 +64,53 @@ def model_label(model: str | None, fast: bool) -> str | None:
     return model + "-fast" if fast else model
 
 
+def usage_at(buf: bytes, hit: int) -> bool:
+    """Whether the `"usage"` found at `hit` is a key whose value is an object
+    (`"usage":{`, or with whitespace around the colon as json.dumps writes it)."""
+    i = hit + 7
+    if buf[i:i + 2] == b":{":  # compact, as Claude Code writes it: one slice, no loop
+        return True
+    n = len(buf)
+    while i < n and buf[i] in _WS:
+        i += 1
+    if i >= n or buf[i] != 58:  # ':'
+        return False
+    i += 1
+    while i < n and buf[i] in _WS:
+        i += 1
+    return i < n and buf[i] == 123  # '{'
+
+
+def has_usage(line: bytes) -> bool:
+    hit = line.find(USAGE_KEY)
+    while hit >= 0:
+        if usage_at(line, hit):
+            return True
+        hit = line.find(USAGE_KEY, hit + 7)
+    return False
+
+
 def _has_null_key(line: bytes) -> bool:
     # Plain finds: a regex alternation over every usage line cost more than the JSON parse.
-    hit = line.find(b'":null')
+    # Every `null` is checked for a preceding `"key"` and colon, whitespace allowed between.
+    hit = line.find(b"null")
     while hit >= 0:
-        if line[line.rfind(b'"', 0, hit) + 1:hit] in _NULL_KEYS:
-            return True
-        hit = line.find(b'":null', hit + 6)
+        i = hit - 1
+        while i >= 0 and line[i] in _WS:
+            i -= 1
+        if i >= 0 and line[i] == 58:  # ':'
+            i -= 1
+            while i >= 0 and line[i] in _WS:
+                i -= 1
+            if i >= 0 and line[i] == 34 and line[line.rfind(b'"', 0, i) + 1:i] in _NULL_KEYS:  # '"'
+                return True
+        hit = line.find(b"null", hit + 4)
     return False
 
 
 def parse_line(line: bytes, project: str = "", session: str = "") -> Entry | None:
     """An Entry for a line carrying usage, or None (no usage, malformed, rejected)."""
-    if USAGE_MARKER not in line or _has_null_key(line):
+    if not has_usage(line) or _has_null_key(line):
         return None
     try:
         obj = json.loads(line)
@@ -210,7 +245,10 @@ class UsageLines:
                 cut = buf.rfind(b"\n") + 1
                 carry = buf[cut:]
                 pos = 0
-                while (hit := buf.find(USAGE_MARKER, pos, cut)) >= 0:
+                while (hit := buf.find(USAGE_KEY, pos, cut)) >= 0:
+                    if not usage_at(buf, hit):  # "usage" as a value, or a key of a non-object
+                        pos = hit + 7
+                        continue
                     start = buf.rfind(b"\n", 0, hit) + 1
                     stop = buf.find(b"\n", hit)
                     yield buf[start:stop]
