@@ -50,7 +50,7 @@ def parse_tasks(specs: list[str], calibration: dict) -> list[dict]:
 def session_entries(transcript: Path | None, since_ms: int | None) -> list:
     if transcript is None:
         return []
-    return [e for e in tokens.session_entries(transcript) if since_ms is None or e.ts_ms >= since_ms]
+    return [e for e in tokens.session_entries(transcript)[0] if since_ms is None or e.ts_ms >= since_ms]
 
 
 def local_share(session_id: str, since_ms: int) -> float | None:
