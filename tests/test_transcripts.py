@@ -63,9 +63,49 @@ def test_rejected_and_tolerated_lines(tmp_path):
         json.dumps({"type": "user", "message": {"role": "user", "content": "x"},
                     "toolUseResult": {"usage": {"input_tokens": 1, "output_tokens": 1}},
                     "timestamp": "2026-01-01T10:00:01.000Z"}, separators=(",", ":")),
-        line(mid="m6", rid="r6").replace('"usage":{', '"usage": {'),
     ]
     assert totals_of(lines, tmp_path) == (10, 7)
+
+
+def respaced(text: str, sep: tuple) -> str:
+    """The same JSON line as another tool would re-serialise it."""
+    return json.dumps(json.loads(text), separators=sep)
+
+
+SERIALISATIONS = {"compact": (",", ":"), "json.dumps default": (", ", ": "), "tabs and CR": (",\t", "\r:\t ")}
+
+
+def test_every_json_serialisation_counts_the_same(env, capsys):
+    """A file re-serialised with whitespace reports what the compact one does,
+    null-key rejections included (ccusage would skip every spaced line)."""
+    lines = [line(mid="m1", rid="r1", out=7, c5=100, c1=40), line(mid="m1", rid="r1", out=70, c5=100, c1=40),
+             line(mid="m2", rid="r2", out=5, extra={"cwd": None}),  # rejected in every spelling
+             line(mid="m3", rid="r3", inp=3, out=9, ts="2026-01-02T10:00:00.000Z", model="claude-opus-4-5"),
+             json.dumps({"type": "user", "message": {"content": "the word usage: {not a key}"}, "name": "usage"})]
+    seen = {}
+    for name, sep in SERIALISATIONS.items():  # one at a time: the copies would de-duplicate each other
+        for p in env.projects.rglob("*.jsonl"):
+            p.unlink()
+        env.cache.joinpath("index.sqlite").unlink(missing_ok=True)
+        main = write_session(env.projects, [respaced(l, sep) for l in lines])
+        code, t, _ = run_json(capsys, "tokens", str(main))
+        assert code == 0
+        daily = run_json(capsys, "report", "daily", "--tz", "UTC")[1]
+        seen[name] = ({k: t[k] for k in ("exchanges", "input_tokens", "output_tokens", "cache_creation_1h_tokens", "models")},
+                      daily)
+    tokens, daily = seen["compact"]
+    assert tokens["output_tokens"] == 79 and tokens["exchanges"] == 2
+    assert [d["outputTokens"] for d in daily["daily"]] == [70, 9]
+    assert seen["json.dumps default"] == seen["compact"] == seen["tabs and CR"]
+
+
+@pytest.mark.parametrize("chunk", [5, 64, 1 << 20])
+def test_spaced_usage_found_across_read_blocks(tmp_path, monkeypatch, chunk):
+    monkeypatch.setattr(transcripts.UsageLines, "CHUNK", chunk)
+    path = tmp_path / "a.jsonl"
+    decoy = json.dumps({"k": "usage", "usage": 3, "x": ' "usage" '})  # "usage" but never an object
+    path.write_text("\n".join([decoy, respaced(line(mid="m1", rid="r1"), (", ", ": ")), decoy]) + "\n")
+    assert [e.message_id for e in transcripts.read_entries(path)] == ["m1"]
 
 
 def test_partial_last_line_is_left_for_later(tmp_path):

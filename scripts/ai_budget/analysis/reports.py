@@ -14,6 +14,8 @@ KINDS = {"daily": ("daily", "date"), "weekly": ("weekly", "week"), "monthly": ("
          "session": ("sessions", "sessionId"), "models": ("models", "modelName"), "projects": ("projects", "project"),
          "blocks": ("blocks", "id")}
 COST_NOTE = "API-equivalent estimate at list prices; a subscription is billed by plan"
+EXTRA_NOTE = ("notInTranscript: calls Claude Code counted in its cost-state records but wrote no transcript line for "
+              "(/compact, auto-compact, background calls); not in the other figures, which count lines as ccusage does")
 BLOCK_MS = 5 * 3_600_000
 
 
@@ -35,6 +37,7 @@ class Usage:
     unpriced: int  # responses with no known price
     first_ms: int
     last_ms: int
+    cost_state: bool = False  # calls only a cost-state record holds: reported apart from the lines
 
     @property
     def total(self) -> int:
@@ -117,12 +120,22 @@ def build(kind: str, rows, tz: tzinfo, since: str | None = None, until: str | No
                 continue
         else:
             key = u.project
-        _add(groups.setdefault(key, _bucket()), u)
-        _add(totals, u)
+        group = groups.setdefault(key, _bucket())
+        if u.cost_state:
+            _add(group.setdefault("_extra", _bucket()), u)
+            _add(totals.setdefault("_extra", _bucket()), u)
+        else:
+            _add(group, u)
+            _add(totals, u)
     out = []
     for key, b in groups.items():
+        extra = b.pop("_extra", None)
         first, last = b.pop("_first"), b.pop("_last")
+        if first is None:  # only cost-state usage in this group
+            first, last = extra["_first"], extra["_last"]
         row = _finish(b)
+        if extra:
+            row["notInTranscript"] = _finish_extra(extra)
         if kind == "session":
             project_path, session = key.split("\0")
             row = {"sessionId": session, "projectPath": project_path, "firstActivity": ms_to_iso(first),
@@ -137,9 +150,21 @@ def build(kind: str, rows, tz: tzinfo, since: str | None = None, until: str | No
     else:
         out.sort(key=lambda r: r[field])
     totals.pop("_first"), totals.pop("_last")
+    extra = totals.pop("_extra", None)
     total = _finish(totals, breakdown=False)
     total.pop("modelsUsed")
-    return {field_list: out, "totals": total, "costNote": COST_NOTE}
+    data = {field_list: out, "totals": total, "costNote": COST_NOTE}
+    if extra:
+        total["notInTranscript"] = _finish_extra(extra)
+        data["notInTranscriptNote"] = EXTRA_NOTE
+    return data
+
+
+def _finish_extra(b: dict) -> dict:
+    b.pop("_first"), b.pop("_last"), b.pop("entries")  # a record does not say how many calls
+    row = _finish(b)
+    row.pop("modelsUsed")
+    return {"source": "cost-state", **row}
 
 
 # ---------------------------------------------------------------- 5-hour blocks

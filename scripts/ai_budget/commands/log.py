@@ -68,7 +68,7 @@ def run(args, now) -> Result:
 
     session_id, transcript = current_session(args.session)
     prices = synced_prices(budget)
-    session = tokens.session_entries(transcript) if transcript else []
+    session = tokens.session_entries(transcript)[0] if transcript else []  # lines only; `tokens` shows the cost-state extras
     start = session_state.start_for(session_id, min((e.ts_ms for e in session), default=None))
     since_ms = iso_ms(start["started_at"]) if start else None
     entries = [e for e in session if since_ms is None or e.ts_ms >= since_ms]

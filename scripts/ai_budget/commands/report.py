@@ -106,8 +106,14 @@ def run(args, now) -> Result:
     return Result(data=data, text=text, warnings=warnings)
 
 
+EXTRA_LABEL = "  + not in transcript lines (from cost-state)"
+
+
 def _footer(t: dict) -> list[str]:
     lines = ["Costs are API-equivalent estimates at list prices; your subscription is billed by plan."]
+    if t.get("notInTranscript"):
+        lines.append("'+ not in transcript lines': /compact, auto-compact and background calls that only Claude Code's "
+                     "cost-state records count; not included in the rows above them, which count lines as ccusage does.")
     if t.get("unpricedModels"):
         lines.append(f"Unpriced (no price known, not counted as $0): {', '.join(t['unpricedModels'])}")
     return lines
@@ -117,17 +123,24 @@ def render(kind: str, data: dict, breakdown: bool) -> str:
     list_key, field = reports.KINDS[kind]
     headers = [field, "input", "output", "cache write", "cache read", "total tokens", "cost (API-eq.)"]
     rows = []
+
+    def figures(label, r):
+        return [label, num(r["inputTokens"]), num(r["outputTokens"]), num(r["cacheCreationTokens"]),
+                num(r["cacheReadTokens"]), num(r["totalTokens"]), f"${r['totalCost']:.2f}"]
+
     for r in data[list_key]:
         label = r[field] if kind != "session" else f"{r['sessionId'][:8]} {r['projectPath'][-28:]}"
-        rows.append([label, num(r["inputTokens"]), num(r["outputTokens"]), num(r["cacheCreationTokens"]),
-                     num(r["cacheReadTokens"]), num(r["totalTokens"]), f"${r['totalCost']:.2f}"])
+        rows.append(figures(label, r))
+        if r.get("notInTranscript"):
+            rows.append(figures(EXTRA_LABEL, r["notInTranscript"]))
         if breakdown and kind != "models":
             for m in r.get("modelBreakdowns", []):
                 rows.append([f"  {m['modelName']}", num(m["inputTokens"]), num(m["outputTokens"]),
                              num(m["cacheCreationTokens"]), num(m["cacheReadTokens"]), "", f"${m['cost']:.2f}"])
     t = data["totals"]
-    rows.append(["total", num(t["inputTokens"]), num(t["outputTokens"]), num(t["cacheCreationTokens"]),
-                 num(t["cacheReadTokens"]), num(t["totalTokens"]), f"${t['totalCost']:.2f}"])
+    rows.append(figures("total", t))
+    if t.get("notInTranscript"):
+        rows.append(figures(EXTRA_LABEL, t["notInTranscript"]))
     return "\n".join([table(headers, rows), *_footer(t)])
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import paths
+from ..analysis import cost_state
 from ..analysis.dedup import Deduper
 from ..analysis.totals import summarize
 from ..errors import BudgetError, SourceUnavailable
@@ -32,22 +33,50 @@ def locate(file: str | None, session: str | None, cwd: Path | None = None) -> Pa
     return found
 
 
-def session_entries(main_file: Path) -> list:
-    """The session's de-duplicated entries: from the index (synced by the caller)
-    when the file is under a projects root, else read directly (a copied or
-    archived transcript)."""
+def session_entries(main_file: Path, prices=None) -> tuple[list, list]:
+    """The session's de-duplicated entries and its cost-state extras
+    [(ts_ms, model, 6-tuple, cost)]: from the index (synced by the caller) when
+    the file is under a projects root, else read directly (a copied or archived
+    transcript; its forks are not there to tell an inherited base apart)."""
     root = transcripts.root_of(main_file, paths.projects_roots())
     if root is None:
-        dedup = Deduper()
+        dedup, states = Deduper(), []
         for path in transcripts.session_files(main_file):
-            dedup.extend(transcripts.read_entries(path, main_file.parent.name, main_file.stem))
-        return dedup.kept
+            reader = transcripts.UsageLines(path, 0, states if path == main_file else None)
+            dedup.extend(transcripts.read_entries(path, main_file.parent.name, main_file.stem, reader))
+        rows = [(e.ts_ms, e.model, (e.input, e.output, e.cache_5m, e.cache_1h, e.cache_read, e.web_search)) for e in dedup.kept]
+        extras = [(ts, model, v, prices.cost(model, ts, *v[:5]) if prices else None) for _s, ts, model, v in
+                  cost_state.extras({main_file.stem: states}, {main_file.stem: rows})]
+        return dedup.kept, extras
     project, session = transcripts.session_of(main_file, root)
-    return [e for e, _cost in index.entries(project=project, session=session)]
+    extras = [(r[2], r[3], tuple(r[4:10]), r[10]) for r in index.extra_rows(project=project, session=session)]
+    return [e for e, _cost in index.entries(project=project, session=session)], extras
 
 
-def session_totals(main_file: Path) -> dict:
-    totals = summarize(session_entries(main_file))
+def extra_totals(extras: list) -> dict:
+    """Cost-state extras in the token totals' keys, labelled by their source."""
+    out = {"source": "cost-state", **{k: 0 for k in _EXTRA_KEYS}, "total_tokens": 0, "cost_usd": 0.0, "models": {}}
+    for _ts, model, values, cost in extras:
+        for bucket in (out, out["models"].setdefault(model, {k: 0 for k in (*_EXTRA_KEYS, "total_tokens")})):
+            for key, value in zip(_EXTRA_KEYS, values):
+                bucket[key] += value
+            bucket["cache_creation_input_tokens"] += values[2] + values[3]
+            bucket["total_tokens"] += sum(values[:5])
+        out["cost_usd"] += cost or 0.0
+    out["cost_usd"] = round(out["cost_usd"], 6)
+    return out
+
+
+_EXTRA_KEYS = ("input_tokens", "output_tokens", "cache_creation_5m_tokens", "cache_creation_1h_tokens",
+               "cache_read_input_tokens", "web_search_requests", "cache_creation_input_tokens")
+
+
+def session_totals(main_file: Path, prices=None) -> dict:
+    entries, extras = session_entries(main_file, prices)
+    totals = summarize(entries)
+    # Kept apart: the line totals stay comparable with ccusage (which never sees these calls).
+    totals["not_in_transcript"] = extra_totals(extras)
+    totals["total_tokens_with_not_in_transcript"] = totals["total_tokens"] + totals["not_in_transcript"]["total_tokens"]
     totals.update({
         "session_file": str(main_file),
         "session_id": main_file.stem,
@@ -67,7 +96,14 @@ def render(t: dict) -> str:
              num(m["cache_read_input_tokens"]), num(m["total_tokens"])] for name, m in t["models"].items()]
     rows.append(["total", num(t["input_tokens"]), num(t["output_tokens"]), num(t["cache_creation_input_tokens"]),
                  num(t["cache_read_input_tokens"]), num(t["total_tokens"])])
+    x = t["not_in_transcript"]
+    if x["total_tokens"]:
+        rows.append(["+ not in transcript lines (from cost-state)", num(x["input_tokens"]), num(x["output_tokens"]),
+                     num(x["cache_creation_input_tokens"]), num(x["cache_read_input_tokens"]), num(x["total_tokens"])])
     lines.append(table(["model", "input", "output", "cache write", "cache read", "total"], rows))
+    if x["total_tokens"]:
+        lines.append("'+ not in transcript lines': /compact, auto-compact and background calls only Claude Code's "
+                     f"cost-state records count ({', '.join(x['models'])}); with them: {num(t['total_tokens_with_not_in_transcript'])} tokens.")
     if t["web_search_requests"] or t["web_fetch_requests"]:
         lines.append(f"web searches: {t['web_search_requests']}  web fetches: {t['web_fetch_requests']}")
     return "\n".join(lines)
@@ -75,6 +111,6 @@ def render(t: dict) -> str:
 
 def run(args, now) -> Result:
     main_file = locate(args.file, args.session)
-    synced_prices(budget_file.load(paths.budget_file()))
-    totals = session_totals(main_file)
+    prices = synced_prices(budget_file.load(paths.budget_file()))
+    totals = session_totals(main_file, prices)
     return Result(data=totals, text=render(totals))

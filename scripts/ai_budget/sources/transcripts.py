@@ -15,10 +15,13 @@ from pathlib import Path
 
 from ..timefmt import transcript_ms
 
-USAGE_MARKER = b'"usage":{'
+USAGE_KEY = b'"usage"'
+_WS = b" \t\r\n"  # JSON whitespace; another tool's serialisation may put it around ':'
+_WS_COLON = _WS + b":"
 # ccusage drops a line where any of these keys is JSON null, nested or not.
 _NULL_KEYS = frozenset((b"id", b"cwd", b"model", b"speed", b"costUSD", b"version", b"sessionId", b"requestId",
                         b"isApiErrorMessage", b"cache_read_input_tokens", b"cache_creation_input_tokens"))
+COST_KEY = b'"cost-state"'
 _VERSION = re.compile(r"^\d+\.\d+\.\d+")
 SYNTHETIC = "<synthetic>"
 
@@ -63,19 +66,53 @@ def model_label(model: str | None, fast: bool) -> str | None:
     return model + "-fast" if fast else model
 
 
+def usage_at(buf: bytes, hit: int) -> bool:
+    """Whether the `"usage"` found at `hit` is a key whose value is an object
+    (`"usage":{`, or with whitespace around the colon as json.dumps writes it)."""
+    i = hit + 7
+    if buf[i:i + 2] == b":{":  # compact, as Claude Code writes it: one slice, no loop
+        return True
+    n = len(buf)
+    while i < n and buf[i] in _WS:
+        i += 1
+    if i >= n or buf[i] != 58:  # ':'
+        return False
+    i += 1
+    while i < n and buf[i] in _WS:
+        i += 1
+    return i < n and buf[i] == 123  # '{'
+
+
+def has_usage(line: bytes) -> bool:
+    hit = line.find(USAGE_KEY)
+    while hit >= 0:
+        if usage_at(line, hit):
+            return True
+        hit = line.find(USAGE_KEY, hit + 7)
+    return False
+
+
 def _has_null_key(line: bytes) -> bool:
     # Plain finds: a regex alternation over every usage line cost more than the JSON parse.
-    hit = line.find(b'":null')
+    # Every `null` is checked for a preceding `"key"` and colon, whitespace allowed between.
+    hit = line.find(b"null")
     while hit >= 0:
-        if line[line.rfind(b'"', 0, hit) + 1:hit] in _NULL_KEYS:
-            return True
-        hit = line.find(b'":null', hit + 6)
+        i = hit - 1
+        while i >= 0 and line[i] in _WS:
+            i -= 1
+        if i >= 0 and line[i] == 58:  # ':'
+            i -= 1
+            while i >= 0 and line[i] in _WS:
+                i -= 1
+            if i >= 0 and line[i] == 34 and line[line.rfind(b'"', 0, i) + 1:i] in _NULL_KEYS:  # '"'
+                return True
+        hit = line.find(b"null", hit + 4)
     return False
 
 
 def parse_line(line: bytes, project: str = "", session: str = "") -> Entry | None:
     """An Entry for a line carrying usage, or None (no usage, malformed, rejected)."""
-    if USAGE_MARKER not in line or _has_null_key(line):
+    if not has_usage(line) or _has_null_key(line):
         return None
     try:
         obj = json.loads(line)
@@ -146,6 +183,65 @@ def parse_line(line: bytes, project: str = "", session: str = "") -> Entry | Non
     return Entry(ts, mid, rid, model, side is True, inp, out, c5, c1, cread, search, fetch, speed == "fast", project, session)
 
 
+@dataclass(slots=True)
+class CostState:
+    """One cumulative `cost-state` record (reference §3.7): what Claude Code
+    counted for the session so far, per model, calls never written as assistant
+    lines (compaction, background) included. Token counts and names only."""
+
+    pos: int  # byte offset of the line in its file
+    ts_ms: int | None  # of the nearest preceding timestamped line: the record has none
+    start_ms: int | None  # the session's startTime: resumes and forks keep their origin's
+    api_ms: int  # cumulative API and wall durations: they tell a fork's inherited base apart
+    duration_ms: int
+    models: dict  # model → (input, output, cache_5m, cache_1h, cache_read, web_search)
+
+
+_COST_FIELDS = ("inputTokens", "outputTokens", "cacheReadInputTokens", "webSearchRequests")
+
+
+def parse_cost_state(line: bytes, pos: int, ts_ms: int | None) -> CostState | None:
+    try:
+        obj = json.loads(line)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(obj, dict) or obj.get("type") != "cost-state" or type(obj.get("modelUsage")) is not dict:
+        return None
+    start, api, wall = obj.get("startTime"), obj.get("totalAPIDuration", 0), obj.get("totalDuration", 0)
+    if not (type(api) in (int, float) and api >= 0 and type(wall) in (int, float) and wall >= 0):
+        return None
+    models = {}
+    for model, u in obj["modelUsage"].items():
+        if type(u) is not dict:
+            return None
+        inp, out, cread, web = (u.get(k, 0) for k in _COST_FIELDS)
+        flat = u.get("cacheCreationInputTokens", 0)
+        c5, c1 = u.get("cacheCreationEphemeral5mInputTokens"), u.get("cacheCreationEphemeral1hInputTokens")
+        if c5 is None and c1 is None:  # no TTL split recorded: price it all as 5-minute writes
+            c5, c1 = flat, 0
+        values = (inp, out, c5 or 0, c1 or 0, cread, web)
+        if not model or not all(type(v) is int and v >= 0 for v in values):
+            return None
+        models[model] = values
+    return CostState(pos, ts_ms, int(start) if type(start) in (int, float) else None, int(api), int(wall), models)
+
+
+def _timestamp_before(buf: bytes, end: int) -> int | None:
+    """ms of the last parseable `"timestamp": "…"` value in buf[:end]."""
+    hit = buf.rfind(b'"timestamp"', 0, end)
+    while hit >= 0:
+        i = hit + 11
+        while i < end and buf[i] in _WS_COLON:
+            i += 1
+        if i < end and buf[i] == 34:
+            close = buf.find(b'"', i + 1, end)
+            ms = transcript_ms(buf[i + 1:close].decode("ascii", "replace")) if close > 0 else None
+            if ms is not None:
+                return ms
+        hit = buf.rfind(b'"timestamp"', 0, hit)
+    return None
+
+
 # ---------------------------------------------------------------- files
 
 def session_of(path: Path, root: Path) -> tuple[str, str]:
@@ -192,16 +288,18 @@ class UsageLines:
     """Iterate the complete lines after `offset` that carry usage; afterwards
     `end` is the offset just past the last complete line. A last line without
     its newline is still being written: it is left for the next read.
+    With `states` (a list), `cost-state` records are appended to it.
 
     The marker is searched in large blocks, so lines without usage (most of
     the bytes: tool results, prompts, progress) are never split or decoded."""
 
     CHUNK = 1 << 23
 
-    def __init__(self, path: Path, offset: int = 0):
-        self.path, self.end = path, offset
+    def __init__(self, path: Path, offset: int = 0, states: list | None = None):
+        self.path, self.end, self.states = path, offset, states
 
     def __iter__(self):
+        last_ts = None  # of the blocks before this one
         with open(self.path, "rb") as handle:
             handle.seek(self.end)
             carry = b""
@@ -210,11 +308,33 @@ class UsageLines:
                 cut = buf.rfind(b"\n") + 1
                 carry = buf[cut:]
                 pos = 0
-                while (hit := buf.find(USAGE_MARKER, pos, cut)) >= 0:
+                cost = buf.find(COST_KEY, 0, cut) if self.states is not None else -1
+                while True:
+                    hit = buf.find(USAGE_KEY, pos, cut)
+                    if 0 <= cost < pos:
+                        cost = buf.find(COST_KEY, pos, cut)
+                    if cost >= 0 and (hit < 0 or cost < hit):
+                        start = buf.rfind(b"\n", 0, cost) + 1
+                        stop = buf.find(b"\n", cost)
+                        ts = _timestamp_before(buf, start)
+                        state = parse_cost_state(buf[start:stop], self.end + start, last_ts if ts is None else ts)
+                        if state is not None:
+                            self.states.append(state)
+                            pos = stop + 1
+                        else:  # "cost-state" inside some other line: it may still carry usage
+                            cost = buf.find(COST_KEY, stop, cut)
+                        continue
+                    if hit < 0:
+                        break
+                    if not usage_at(buf, hit):  # "usage" as a value, or a key of a non-object
+                        pos = hit + 7
+                        continue
                     start = buf.rfind(b"\n", 0, hit) + 1
                     stop = buf.find(b"\n", hit)
                     yield buf[start:stop]
                     pos = stop + 1
+                if self.states is not None:
+                    last_ts = _timestamp_before(buf, cut) or last_ts
                 self.end += cut
 
 

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from .. import paths
+from ..analysis import cost_state
 from ..analysis.dedup import Deduper
 from ..analysis.reports import Usage
 from ..sources import transcripts
@@ -33,7 +34,16 @@ CREATE INDEX IF NOT EXISTS entries_mid ON entries(message_id);
 CREATE TABLE IF NOT EXISTS slots (slot INTEGER, model TEXT, fast INTEGER, n INTEGER, input INTEGER, output INTEGER,
     cache_create INTEGER, cache_read INTEGER, cost REAL, unpriced INTEGER, PRIMARY KEY (slot, model, fast)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS cost_states (file TEXT, pos INTEGER, model TEXT, project TEXT, session TEXT, ts_ms INTEGER,
+    start_ms INTEGER, api_ms INTEGER, duration_ms INTEGER, input INTEGER, output INTEGER, cache_5m INTEGER,
+    cache_1h INTEGER, cache_read INTEGER, web_search INTEGER, PRIMARY KEY (file, pos, model)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS cost_states_session ON cost_states(session);
+CREATE TABLE IF NOT EXISTS extras (project TEXT, session TEXT, ts_ms INTEGER, model TEXT, input INTEGER,
+    output INTEGER, cache_5m INTEGER, cache_1h INTEGER, cache_read INTEGER, web_search INTEGER, cost REAL);
+CREATE INDEX IF NOT EXISTS extras_session ON extras(session);
 """
+# `cost_states` keeps each cost-state record as read; `extras` is derived from it
+# and the entries (analysis/cost_state.py), recomputed for the sessions a sync touched.
 # `slots` sums entries per quarter hour and model, so time reports read a few
 # thousand rows instead of every response; triggers keep it exact through
 # inserts, de-duplication replacements and re-reads.
@@ -57,8 +67,8 @@ DERIVED = [
     f"CREATE TRIGGER IF NOT EXISTS slots_sub AFTER DELETE ON entries BEGIN {_SUB}; END",
     f"CREATE TRIGGER IF NOT EXISTS slots_upd AFTER UPDATE ON entries BEGIN {_SUB}; {_ADD.format(r='NEW')}; END",
 ]
-VERSION = "2"
-SETUP = 2  # PRAGMA user_version once schema, version and derived structures are in place
+VERSION = "3"  # 3: cost-state records (files are re-read to find them)
+SETUP = 3  # PRAGMA user_version once schema, version and derived structures are in place
 BATCH = 20_000  # entries merged per step: memory stays flat whatever the history size
 PARALLEL_BYTES = 32 << 20  # below this, starting workers costs more than it saves
 PARALLEL_MAX = 4
@@ -85,8 +95,8 @@ def connect() -> sqlite3.Connection:
         if _meta(con, "version") != VERSION:
             con.execute("DROP TABLE IF EXISTS slots")
             con.executescript(SCHEMA)
-            con.execute("DELETE FROM files")
-            con.execute("DELETE FROM entries")
+            for table in ("files", "entries", "cost_states", "extras"):
+                con.execute(f"DELETE FROM {table}")
             _set_meta(con, "version", VERSION)
         _create_derived(con)
         con.execute(f"PRAGMA user_version = {SETUP}")
@@ -159,14 +169,16 @@ def _init_worker(prices) -> None:
 def _read(job):
     """One file's new entries, de-duplicated within the file and priced (runs in a worker)."""
     key, project, session, start = job
-    reader = transcripts.UsageLines(Path(key), start)
+    states: list = []
+    reader = transcripts.UsageLines(Path(key), start, states)
     dedup = Deduper()
     try:
         dedup.extend(transcripts.read_entries(Path(key), project, session, reader))
     except OSError:
         pass
     # Plain tuples: they cross the process boundary far cheaper than objects.
-    return [(*_row(e), _prices.entry_cost(e)) for e in dedup.kept], reader.end
+    return [(*_row(e), _prices.entry_cost(e)) for e in dedup.kept], reader.end, \
+        [(s.pos, s.ts_ms, s.start_ms, s.api_ms, s.duration_ms, s.models) for s in states]
 
 
 def _results(jobs, pending: int, prices):
@@ -217,10 +229,18 @@ def _sync(prices, roots, only, progress) -> dict:
                 done = read = written = 0
                 stored = set() if empty else None
                 batch = _Batch(con, stored)
-                for job, (rows, end) in zip(jobs, _results(jobs, total, prices)):
+                touched = set()
+                for job, (rows, end, states) in zip(jobs, _results(jobs, total, prices)):
                     key, project, session, start, st, replaced = job
                     if replaced:
                         con.execute("DELETE FROM entries WHERE file=?", (key,))
+                        con.execute("DELETE FROM cost_states WHERE file=?", (key,))
+                    touched.add(session)
+                    mtime_ms = st.st_mtime_ns // 1_000_000  # a record with no timestamped line before it in this read
+                    con.executemany("INSERT OR REPLACE INTO cost_states VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                                    [(key, pos, model, project, session, mtime_ms if ts is None else ts, start_ms, api, wall,
+                                      *values) for pos, ts, start_ms, api, wall, models in states
+                                     for model, values in models.items()])
                     batch.add(rows, key)
                     read += len(rows)
                     if len(batch.dedup.kept) >= BATCH:
@@ -234,6 +254,7 @@ def _sync(prices, roots, only, progress) -> dict:
                 written += batch.flush()
                 if empty:
                     _rebuild_derived(con)
+                _update_extras(con, prices, touched)
         finally:
             con.close()
     return {"files_read": len(jobs), "entries_read": read, "rows_written": written}
@@ -296,11 +317,52 @@ class _Batch:
         return len(updates) + len(inserts)
 
 
+_STATE_COLS = "session, pos, ts_ms, start_ms, api_ms, duration_ms, model, input, output, cache_5m, cache_1h, cache_read, web_search"
+
+
+def _in(con, sql: str, values, tail: str = "") -> list:
+    """Rows of `sql … IN (values)`, in chunks that stay under SQLite's parameter limit."""
+    values, out = sorted(values), []
+    for i in range(0, len(values), 500):
+        chunk = values[i:i + 500]
+        out += con.execute(f"{sql} IN ({','.join('?' * len(chunk))}) {tail}", chunk).fetchall()
+    return out
+
+
+def _update_extras(con, prices, sessions: set) -> None:
+    """Recompute the cost-state extras of every session related to `sessions`
+    (sharing a startTime: resumed and forked sessions)."""
+    if not sessions:
+        return
+    starts = {r[0] for r in _in(con, "SELECT DISTINCT start_ms FROM cost_states WHERE session", sessions)}
+    family = set(sessions) | {r[0] for r in _in(con, "SELECT DISTINCT session FROM cost_states WHERE start_ms",
+                                                 starts - {None})}
+    records: dict = {}
+    for session, pos, ts, start, api, wall, model, *values in _in(
+            con, f"SELECT {_STATE_COLS} FROM cost_states WHERE session", family, "ORDER BY file, pos"):
+        recs = records.setdefault(session, [])
+        if not recs or recs[-1].pos != pos:
+            recs.append(transcripts.CostState(pos, ts, start, api, wall, {}))
+        recs[-1].models[model] = tuple(values)
+    rows: dict = {}
+    for session, ts, model, *values in _in(con, "SELECT session, ts_ms, model, input, output, cache_5m, cache_1h, "
+                                                "cache_read, web_search FROM entries WHERE session", records):
+        rows.setdefault(session, []).append((ts, model, tuple(values)))
+    projects = dict(_in(con, "SELECT DISTINCT session, project FROM cost_states WHERE session", records))
+    _in(con, "DELETE FROM extras WHERE session", family)
+    con.executemany("INSERT INTO extras VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    [(projects[s], s, ts, model, *v, prices.cost(model, ts, v[0], v[1], v[2], v[3], v[4]))
+                     for s, ts, model, v in cost_state.extras(records, rows)])
+
+
 def _reprice(con, prices) -> None:
     rows = con.execute(f"SELECT rowid, {', '.join(_COLS)} FROM entries").fetchall()
     _drop_derived(con)
     con.executemany("UPDATE entries SET cost=? WHERE rowid=?",
                     [(prices.entry_cost(_to_entry(r[1:])), r[0]) for r in rows])
+    con.executemany("UPDATE extras SET cost=? WHERE rowid=?",
+                    [(prices.cost(r[1], r[2], *r[3:]), r[0]) for r in
+                     con.execute("SELECT rowid, model, ts_ms, input, output, cache_5m, cache_1h, cache_read FROM extras").fetchall()])
     _rebuild_derived(con)
     _set_meta(con, "prices", prices.fingerprint)
 
@@ -347,7 +409,21 @@ def usage(since_ms: int | None = None, until_ms: int | None = None, project: str
         sql = (f"SELECT (slot / {slot_ms}) * {slot_ms}, nullif(model, ''), fast, '', '', sum(n), sum(input), sum(output), "
                f"sum(cache_create), sum(cache_read), total(cost), sum(unpriced), min(slot), max(slot) "
                f"FROM slots {where} {'AND' if where else 'WHERE'} n > 0 GROUP BY 1, 2, 3")
-    return [Usage(r[0], r[1], bool(r[2]), *r[3:]) for r in _query(sql, params)]
+    out = [Usage(r[0], r[1], bool(r[2]), *r[3:]) for r in _query(sql, params)]
+    for proj, session, ts, model, inp, output, c5, c1, cread, _web, cost in extra_rows(since_ms, until_ms, project):
+        keys = (proj, session) if per_session else ("", "")
+        out.append(Usage(ts // slot_ms * slot_ms, model, False, *keys, 0, inp, output, c5 + c1, cread, cost or 0.0,
+                         int(cost is None), ts, ts, cost_state=True))
+    return out
+
+
+def extra_rows(since_ms: int | None = None, until_ms: int | None = None, project: str | None = None,
+               session: str | None = None) -> list[tuple]:
+    """Usage only cost-state records hold: (project, session, ts_ms, model, input, output,
+    cache_5m, cache_1h, cache_read, web_search, cost), oldest first."""
+    where, params = _where(since_ms, until_ms, project, session)
+    return _query(f"SELECT project, session, ts_ms, model, input, output, cache_5m, cache_1h, cache_read, web_search, cost "
+                  f"FROM extras {where} ORDER BY ts_ms", params)
 
 
 def totals_since(since_ms: int) -> dict:
