@@ -168,3 +168,28 @@ def test_tokens_and_reports_equal_the_ground_truth(user):
     for totals in (daily, sessions):
         assert (totals["inputTokens"], totals["outputTokens"], totals["cacheCreationTokens"], totals["cacheReadTokens"]) == \
                (whole["input_tokens"], whole["output_tokens"], whole["cache_creation_input_tokens"], whole["cache_read_input_tokens"])
+
+
+def test_compaction_is_counted_apart_across_resume_and_fork(user):
+    """/compact is written only into cost-state records: `tokens` shows it as its own figure, and
+    lines plus that figure equal every response the fake served, per session, fork included."""
+    installed(user)
+
+    def script(fake):
+        first = user.claude("hello there", fake.url)
+        user.claude("/compact", fake.url, "--resume", first["session_id"])
+        fork = user.claude("after the fork", fake.url, "--resume", first["session_id"], "--fork-session")
+        user.claude("/compact", fake.url, "--resume", fork["session_id"])
+        return first["session_id"], fork["session_id"]
+
+    (parent, fork), truth = serve_and_run(script)
+    assert sum(r["kind"] == "compact" for r in truth["responses"]) == 2
+    for sid in (parent, fork):
+        got = json.loads(user.budget_cli("tokens", "--session", sid, "--json").stdout)
+        served = [r for r in truth["responses"] if r["session_id"] == sid]
+        lines = ground_truth(truth, sid)
+        assert {"responses": got["exchanges"], **{k: got[k] for k in TOKEN_FIELDS}} == lines, sid
+        extra = got["not_in_transcript"]
+        assert extra["source"] == "cost-state"
+        for k in TOKEN_FIELDS:
+            assert got[k] + extra[k] == sum(r["usage"][k] for r in served), (sid, k)
