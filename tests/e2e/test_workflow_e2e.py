@@ -193,3 +193,20 @@ def test_compaction_is_counted_apart_across_resume_and_fork(user):
         assert extra["source"] == "cost-state"
         for k in TOKEN_FIELDS:
             assert got[k] + extra[k] == sum(r["usage"][k] for r in served), (sid, k)
+
+
+def test_terminal_check_then_a_new_session_then_log(user):
+    """No hooks: the only start is a `check` run in a terminal before Claude was started."""
+    installed(user)
+    scenarios = {"The user said: feature 1": [log_call("feature:1:terminal flow")]}
+
+    def script(fake):
+        check = user.budget_cli("check", url=fake.url)
+        return check, user.claude("/budget-log feature 1 terminal flow", fake.url)
+
+    (check, result), _ = serve_and_run(script, scenarios=scenarios)
+    assert check.returncode == 0, check.stderr
+    assert result["permission_denials"] == []
+    text = "".join(p.read_text() for p in (user.budget / "sessions").glob("*.md"))
+    assert "feature 1 unit — terminal flow" in text and "5h window 12.0%→12.0%" in text
+    assert "no session-start snapshot" not in text
