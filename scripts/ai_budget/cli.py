@@ -9,6 +9,7 @@ import argparse
 import json
 import sys
 
+from . import notices
 from .errors import EXIT_BAD_INPUT, BudgetError
 from .timefmt import now_utc
 
@@ -142,12 +143,14 @@ def main(argv=None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
-    for warning in result.warnings:
+    # --markdown is read by Claude (stderr merges into the skill's text): the brief names problems itself.
+    warnings = result.warnings + ([] if getattr(args, "markdown", False) else notices.drain())
+    for warning in warnings:
         sys.stderr.write(f"budget {args.command}: warning: {warning}\n")
     if as_json:
         payload = {"ok": result.code == 0, **result.data}
-        if result.warnings:
-            payload["warnings"] = result.warnings
+        if warnings:
+            payload["warnings"] = warnings
         print(json.dumps(payload, indent=2, default=str))
     elif result.text:
         print(result.text)

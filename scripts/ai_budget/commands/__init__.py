@@ -22,6 +22,12 @@ def synced_prices(budget: dict):
     from ..outputs import progress
     from ..state import index
 
+    from .. import notices
+
     prices = pricing.load(budget.get("pricing_overrides"))
     index.sync(prices, progress=progress.on_tty())
+    skipped = index.skipped_lines()
+    if skipped:
+        notices.add(f"{skipped:,} transcript line(s) with usage skipped: they cannot be represented "
+                    "(JSON nested too deep, a token count or a time out of range)")
     return prices

@@ -22,6 +22,11 @@ _WS_COLON = _WS + b":"
 _NULL_KEYS = frozenset((b"id", b"cwd", b"model", b"speed", b"costUSD", b"version", b"sessionId", b"requestId",
                         b"isApiErrorMessage", b"cache_read_input_tokens", b"cache_creation_input_tokens"))
 COST_KEY = b'"cost-state"'
+# Bounds of what the index and the reports can hold: far beyond any real response
+# (so sums stay inside SQLite's 64-bit integers), and years every datetime handles in any zone.
+MAX_COUNT = 10 ** 12
+MIN_TS_MS, MAX_TS_MS = 86_400_000, 253_370_764_800_000  # 1970-01-02 .. 9998-12-31
+SKIPPED = object()  # parse_line's answer for a line that carries usage but cannot be represented
 _VERSION = re.compile(r"^\d+\.\d+\.\d+")
 SYNTHETIC = "<synthetic>"
 
@@ -110,14 +115,17 @@ def _has_null_key(line: bytes) -> bool:
     return False
 
 
-def parse_line(line: bytes, project: str = "", session: str = "") -> Entry | None:
-    """An Entry for a line carrying usage, or None (no usage, malformed, rejected)."""
+def parse_line(line: bytes, project: str = "", session: str = ""):
+    """An Entry for a line carrying usage; None (no usage, malformed, rejected as ccusage
+    does); or SKIPPED (nested too deep, counts or time out of range: counted, never fatal)."""
     if not has_usage(line) or _has_null_key(line):
         return None
     try:
         obj = json.loads(line)
     except (ValueError, UnicodeDecodeError):
         return None
+    except RecursionError:
+        return SKIPPED
     if not isinstance(obj, dict):
         return None
     src = obj
@@ -145,6 +153,8 @@ def parse_line(line: bytes, project: str = "", session: str = "") -> Entry | Non
     ts = transcript_ms(src.get("timestamp"))
     if ts is None:
         return None
+    if not MIN_TS_MS <= ts <= MAX_TS_MS:
+        return SKIPPED
     speed = usage.get("speed")
     if speed is not None and speed != "standard" and speed != "fast":
         return None
@@ -180,6 +190,8 @@ def parse_line(line: bytes, project: str = "", session: str = "") -> Entry | Non
         search, fetch = server.get("web_search_requests", 0), server.get("web_fetch_requests", 0)
         search = search if type(search) is int and search >= 0 else 0
         fetch = fetch if type(fetch) is int and fetch >= 0 else 0
+    if max(inp, out, c5, c1, cread, search, fetch) > MAX_COUNT:
+        return SKIPPED
     return Entry(ts, mid, rid, model, side is True, inp, out, c5, c1, cread, search, fetch, speed == "fast", project, session)
 
 
@@ -200,15 +212,20 @@ class CostState:
 _COST_FIELDS = ("inputTokens", "outputTokens", "cacheReadInputTokens", "webSearchRequests")
 
 
+def _bounded(value) -> bool:
+    """A finite millisecond figure SQLite and datetime can hold (JSON may spell Infinity)."""
+    return type(value) in (int, float) and 0 <= value <= MAX_TS_MS
+
+
 def parse_cost_state(line: bytes, pos: int, ts_ms: int | None) -> CostState | None:
     try:
         obj = json.loads(line)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     if not isinstance(obj, dict) or obj.get("type") != "cost-state" or type(obj.get("modelUsage")) is not dict:
         return None
     start, api, wall = obj.get("startTime"), obj.get("totalAPIDuration", 0), obj.get("totalDuration", 0)
-    if not (type(api) in (int, float) and api >= 0 and type(wall) in (int, float) and wall >= 0):
+    if not (_bounded(api) and _bounded(wall)) or (start is not None and not _bounded(start)):
         return None
     models = {}
     for model, u in obj["modelUsage"].items():
@@ -220,7 +237,7 @@ def parse_cost_state(line: bytes, pos: int, ts_ms: int | None) -> CostState | No
         if c5 is None and c1 is None:  # no TTL split recorded: price it all as 5-minute writes
             c5, c1 = flat, 0
         values = (inp, out, c5 or 0, c1 or 0, cread, web)
-        if not model or not all(type(v) is int and v >= 0 for v in values):
+        if not model or not all(type(v) is int and 0 <= v <= MAX_COUNT for v in values):
             return None
         models[model] = values
     return CostState(pos, ts_ms, int(start) if type(start) in (int, float) else None, int(api), int(wall), models)
@@ -236,7 +253,7 @@ def _timestamp_before(buf: bytes, end: int) -> int | None:
         if i < end and buf[i] == 34:
             close = buf.find(b'"', i + 1, end)
             ms = transcript_ms(buf[i + 1:close].decode("ascii", "replace")) if close > 0 else None
-            if ms is not None:
+            if ms is not None and MIN_TS_MS <= ms <= MAX_TS_MS:
                 return ms
         hit = buf.rfind(b'"timestamp"', 0, hit)
     return None
@@ -297,6 +314,7 @@ class UsageLines:
 
     def __init__(self, path: Path, offset: int = 0, states: list | None = None):
         self.path, self.end, self.states = path, offset, states
+        self.skipped = 0  # usage lines read_entries could not represent
 
     def __iter__(self):
         last_ts = None  # of the blocks before this one
@@ -340,9 +358,12 @@ class UsageLines:
 
 def read_entries(path: Path, project: str = "", session: str = "", reader: UsageLines | None = None):
     """Entries of one file, streamed: memory does not grow with file size."""
-    for line in reader or UsageLines(path):
+    reader = reader or UsageLines(path)
+    for line in reader:
         entry = parse_line(line, project, session)
-        if entry is not None:
+        if entry is SKIPPED:
+            reader.skipped += 1
+        elif entry is not None:
             yield entry
 
 

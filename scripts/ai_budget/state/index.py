@@ -14,19 +14,21 @@ import gc
 import os
 import sqlite3
 import sys
+import time
 from pathlib import Path
 
-from .. import paths
+from .. import notices, paths
 from ..analysis import cost_state
 from ..analysis.dedup import Deduper
 from ..analysis.reports import Usage
+from ..errors import SourceUnavailable
 from ..sources import transcripts
 from ..sources.transcripts import Entry, model_label
 from .atomic import locked
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, inode INTEGER, size INTEGER, mtime_ns INTEGER,
-                                  offset INTEGER, project TEXT, session TEXT);
+                                  offset INTEGER, project TEXT, session TEXT, skipped INTEGER, print BLOB);
 CREATE TABLE IF NOT EXISTS entries (rowid INTEGER PRIMARY KEY, message_id TEXT, request_id TEXT, ts_ms INTEGER,
     model TEXT, fast INTEGER, sidechain INTEGER, input INTEGER, output INTEGER, cache_5m INTEGER, cache_1h INTEGER,
     cache_read INTEGER, web_search INTEGER, web_fetch INTEGER, project TEXT, session TEXT, cost REAL, file TEXT);
@@ -67,8 +69,8 @@ DERIVED = [
     f"CREATE TRIGGER IF NOT EXISTS slots_sub AFTER DELETE ON entries BEGIN {_SUB}; END",
     f"CREATE TRIGGER IF NOT EXISTS slots_upd AFTER UPDATE ON entries BEGIN {_SUB}; {_ADD.format(r='NEW')}; END",
 ]
-VERSION = "3"  # 3: cost-state records (files are re-read to find them)
-SETUP = 3  # PRAGMA user_version once schema, version and derived structures are in place
+VERSION = "4"  # 3: cost-state records (files are re-read to find them); 4: skipped lines, file prints
+SETUP = 4  # PRAGMA user_version once schema, version and derived structures are in place
 BATCH = 20_000  # entries merged per step: memory stays flat whatever the history size
 PARALLEL_BYTES = 32 << 20  # below this, starting workers costs more than it saves
 PARALLEL_MAX = 4
@@ -78,28 +80,78 @@ _COLS = ("message_id", "request_id", "ts_ms", "model", "fast", "sidechain", "inp
          "cache_1h", "cache_read", "web_search", "web_fetch", "project", "session")
 
 
+_located: dict[Path, Path] = {}  # cache folder → where its index is, decided once per process
+
+
 def db_path() -> Path:
-    return paths.cache_dir() / "index.sqlite"
+    """The index in the cache folder; a temporary one when that cannot be written
+    (still every answer, just a fuller read each time)."""
+    cache = paths.cache_dir()
+    if cache not in _located:
+        path = cache / "index.sqlite"
+        if not _writable(path):
+            import tempfile
+
+            user = os.getuid() if hasattr(os, "getuid") else "user"
+            fallback = Path(tempfile.gettempdir()) / f"ai-budget-{user}" / "index.sqlite"
+            notices.add(f"{cache} is not writable: using a temporary index in {fallback.parent}")
+            fallback.parent.mkdir(parents=True, exist_ok=True)
+            path = fallback
+        _located[cache] = path
+    return _located[cache]
+
+
+def _writable(path: Path) -> bool:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(path.parent, os.W_OK | os.X_OK) and (not path.exists() or os.access(path, os.R_OK | os.W_OK))
 
 
 def connect() -> sqlite3.Connection:
+    """An open, set-up index. A corrupt file is set aside (one notice) and rebuilt."""
+    try:
+        return _connect(db_path())
+    except sqlite3.DatabaseError as exc:
+        _set_aside(exc)
+        return _connect(db_path())
+
+
+def _set_aside(exc: sqlite3.DatabaseError) -> None:
+    """A locked index is another run's: say so. Anything else means the file is damaged:
+    move it (and its journal) aside, so the next connect rebuilds it from the transcripts."""
+    if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+        raise SourceUnavailable("the transcript index is busy (another ai-budget run holds it); try again") from None
     path = db_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
+    for suffix in ("", "-wal", "-shm"):
+        try:
+            os.replace(f"{path}{suffix}", f"{aside}{suffix}")
+        except FileNotFoundError:
+            pass
+    notices.add(f"{path} was not a readable index ({exc}); set aside as {aside.name} and rebuilt")
+
+
+def _connect(path: Path) -> sqlite3.Connection:
     con = sqlite3.connect(path, timeout=30)
-    con.execute("PRAGMA journal_mode=WAL")
-    con.execute("PRAGMA synchronous=NORMAL")
-    if con.execute("PRAGMA user_version").fetchone()[0] == SETUP:
-        return con  # set up already: skip the schema statements on every status line run
-    con.executescript(SCHEMA)
-    with con:
-        if _meta(con, "version") != VERSION:
-            con.execute("DROP TABLE IF EXISTS slots")
-            con.executescript(SCHEMA)
-            for table in ("files", "entries", "cost_states", "extras"):
-                con.execute(f"DELETE FROM {table}")
-            _set_meta(con, "version", VERSION)
-        _create_derived(con)
-        con.execute(f"PRAGMA user_version = {SETUP}")
+    try:
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute("PRAGMA synchronous=NORMAL")
+        if con.execute("PRAGMA user_version").fetchone()[0] == SETUP:
+            return con  # set up already: skip the schema statements on every status line run
+        con.executescript(SCHEMA)
+        with con:
+            if _meta(con, "version") != VERSION:  # a cache: rebuilt from the transcripts
+                for table in ("slots", "files", "entries", "cost_states", "extras"):
+                    con.execute(f"DROP TABLE IF EXISTS {table}")
+                con.executescript(SCHEMA)
+                _set_meta(con, "version", VERSION)
+            _create_derived(con)
+            con.execute(f"PRAGMA user_version = {SETUP}")
+    except BaseException:
+        con.close()
+        raise
     return con
 
 
@@ -140,9 +192,24 @@ def _row(e: Entry) -> tuple:
             e.cache_5m, e.cache_1h, e.cache_read, e.web_search, e.web_fetch, e.project, e.session)
 
 
+PRINT_BYTES = 64
+
+
+def file_print(path: str, offset: int) -> bytes | None:
+    """The first and the last bytes before `offset`: if they changed, the file was rewritten
+    in place (same inode, not only appended) and must be read again from the start."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(min(PRINT_BYTES, offset))
+            handle.seek(max(0, offset - PRINT_BYTES))
+            return head + handle.read(min(PRINT_BYTES, offset))
+    except OSError:
+        return None
+
+
 def _pending(con, found, only=None):
     """(path, project, session, start offset, stat, replaced) for every file with new bytes."""
-    sql = "SELECT path, inode, size, mtime_ns, offset FROM files"
+    sql = "SELECT path, inode, size, mtime_ns, offset, print FROM files"
     params = [str(p) for p in only or ()]
     if only is not None:
         sql += f" WHERE path IN ({','.join('?' * len(params))})"
@@ -151,7 +218,8 @@ def _pending(con, found, only=None):
         old = known.get(key)
         if old and (old[0], old[1], old[2]) == (st.st_ino, st.st_size, st.st_mtime_ns):
             continue
-        replaced = old is not None and (old[0] != st.st_ino or st.st_size < old[3])
+        replaced = old is not None and (old[0] != st.st_ino or st.st_size < old[3]
+                                        or file_print(key, old[3]) != old[4])
         start = 0 if old is None or replaced else old[3]
         project, session = transcripts.session_of(Path(key), root)
         yield key, project, session, start, st, replaced
@@ -174,11 +242,11 @@ def _read(job):
     dedup = Deduper()
     try:
         dedup.extend(transcripts.read_entries(Path(key), project, session, reader))
-    except OSError:
-        pass
+    except OSError as exc:  # unreadable now (permissions, vanished): not recorded, so tried again next run
+        return None, exc.strerror or type(exc).__name__, None, 0
     # Plain tuples: they cross the process boundary far cheaper than objects.
     return [(*_row(e), _prices.entry_cost(e)) for e in dedup.kept], reader.end, \
-        [(s.pos, s.ts_ms, s.start_ms, s.api_ms, s.duration_ms, s.models) for s in states]
+        [(s.pos, s.ts_ms, s.start_ms, s.api_ms, s.duration_ms, s.models) for s in states], reader.skipped
 
 
 def _results(jobs, pending: int, prices):
@@ -206,7 +274,11 @@ def sync(prices, roots: list[Path] | None = None, only: list[Path] | None = None
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _sync(prices, roots, only, progress)
+        try:
+            return _sync(prices, roots, only, progress)
+        except sqlite3.DatabaseError as exc:  # damage found past the first statements
+            _set_aside(exc)
+            return _sync(prices, roots, only, progress)
     finally:
         if collecting:
             gc.enable()
@@ -230,8 +302,12 @@ def _sync(prices, roots, only, progress) -> dict:
                 stored = set() if empty else None
                 batch = _Batch(con, stored)
                 touched = set()
-                for job, (rows, end, states) in zip(jobs, _results(jobs, total, prices)):
+                unreadable = []
+                for job, (rows, end, states, skipped) in zip(jobs, _results(jobs, total, prices)):
                     key, project, session, start, st, replaced = job
+                    if rows is None:
+                        unreadable.append(f"{key} ({end})")
+                        continue
                     if replaced:
                         con.execute("DELETE FROM entries WHERE file=?", (key,))
                         con.execute("DELETE FROM cost_states WHERE file=?", (key,))
@@ -246,18 +322,37 @@ def _sync(prices, roots, only, progress) -> dict:
                     if len(batch.dedup.kept) >= BATCH:
                         written += batch.flush()
                         batch = _Batch(con, stored)
-                    con.execute("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?)",
-                                (key, st.st_ino, st.st_size, st.st_mtime_ns, end, project, session))
+                    skipped += 0 if replaced or start == 0 else _skipped(con, key)
+                    con.execute("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?)",
+                                (key, st.st_ino, st.st_size, st.st_mtime_ns, end, project, session, skipped,
+                                 file_print(key, end)))
                     done += st.st_size - start
                     if progress:
                         progress(done, total)
                 written += batch.flush()
+                if unreadable:
+                    notices.add(f"could not read {len(unreadable)} transcript(s), tried again next run: "
+                                + "; ".join(unreadable[:3]) + (" …" if len(unreadable) > 3 else ""))
                 if empty:
                     _rebuild_derived(con)
                 _update_extras(con, prices, touched)
         finally:
             con.close()
     return {"files_read": len(jobs), "entries_read": read, "rows_written": written}
+
+
+def _skipped(con, key: str) -> int:
+    row = con.execute("SELECT skipped FROM files WHERE path=?", (key,)).fetchone()
+    return row[0] or 0 if row else 0
+
+
+def skipped_lines() -> int:
+    """Usage lines the index holds no row for because they cannot be represented."""
+    con = connect()
+    try:
+        return con.execute("SELECT coalesce(sum(skipped), 0) FROM files").fetchone()[0]
+    finally:
+        con.close()
 
 
 def _stat_only(roots, files):
