@@ -144,3 +144,177 @@ def test_identity_from_the_environment_is_used(env, capsys, clock, monkeypatch):
     code, data, err = run_json(capsys, "log", "--no-fetch", "--task", "feature:1", "--session", "s1")
     assert data["commit"]["committed"] is True and not data["commit"]["notes"]
     assert git(env.budget, "log", "-1", "--format=%ae %ce") == "env@example.org env@example.org"
+
+
+# ---------------------------------------------------------------- log against concurrent writers
+
+BACKLOG = "# Backlog\n\n## Work\n\n[M] Dashboard (feature x1)\n[L] Fix typo\n"
+
+
+def during_log(monkeypatch, action):
+    """Run `action` while log is between its first read and its writes (a slow log)."""
+    from ai_budget.commands import log as log_cmd
+    real = log_cmd.synced_prices
+
+    def slow(budget):
+        action()
+        return real(budget)
+    monkeypatch.setattr(log_cmd, "synced_prices", slow)
+
+
+def budget_json(env):
+    return json.loads((env.budget / "budget.json").read_text())
+
+
+def test_log_keeps_updates_made_while_it_ran(env, capsys, clock, monkeypatch):
+    from ai_budget import cli
+    run(capsys, "calibrate", "feature", "1", "4")
+    during_log(monkeypatch, lambda: (cli.main(["set", "copilot", "--used", "77"]),
+                                     cli.main(["calibrate", "feature", "2", "10"])))
+    assert run(capsys, "log", "--no-fetch", "--task", "feature:1", "--session", "s1", "--no-commit")[0] == 0
+    data = budget_json(env)
+    assert data["copilot"]["used"] == 77
+    feature = data["calibration"]["feature"]
+    assert (feature["samples"], feature["units_total"], feature["token_samples"]) == (2, 3, 1)
+
+
+def test_complete_moves_the_line_by_its_content(env, capsys, clock, monkeypatch):
+    tasks = env.budget / "tasks"
+    tasks.mkdir()
+    (tasks / "backlog.md").write_text(BACKLOG)
+    during_log(monkeypatch, lambda: (tasks / "backlog.md").write_text(BACKLOG.replace("## Work\n", "## Work\n\n[H] New first\n")))
+    assert run(capsys, "log", "--no-fetch", "--complete", "Dashboard", "--session", "s1", "--no-commit")[0] == 0
+    left = (tasks / "backlog.md").read_text()
+    assert "Dashboard" not in left and "[H] New first" in left and "[L] Fix typo" in left
+
+
+def test_complete_refuses_a_line_that_went_away(env, capsys, clock, monkeypatch):
+    tasks = env.budget / "tasks"
+    tasks.mkdir()
+    (tasks / "backlog.md").write_text(BACKLOG)
+    edited = BACKLOG.replace("[M] Dashboard (feature x1)\n", "")
+    during_log(monkeypatch, lambda: (tasks / "backlog.md").write_text(edited))
+    code, out, err = run(capsys, "log", "--no-fetch", "--complete", "Dashboard", "--session", "s1", "--no-commit")
+    assert code == 0 and "not moved" in err and "Dashboard" in err
+    assert (tasks / "backlog.md").read_text() == edited
+    assert "Dashboard" not in (tasks / "completed.md").read_text() if (tasks / "completed.md").exists() else True
+
+
+def test_complete_keeps_crlf_and_a_byte_order_mark(env, capsys, clock):
+    tasks = env.budget / "tasks"
+    tasks.mkdir()
+    body = "\ufeff[M] Dashboard (feature x1)\r\n[L] Fix typo\r\n"
+    (tasks / "backlog.md").write_bytes(body.encode("utf-8"))
+    code, out, err = run(capsys, "log", "--no-fetch", "--complete", "Dashboard", "--session", "s1", "--no-commit")
+    assert code == 0, err
+    assert (tasks / "backlog.md").read_bytes() == "\ufeff[L] Fix typo\r\n".encode("utf-8")
+
+
+# ---------------------------------------------------------------- every sample has a record
+
+def test_rebuild_keeps_samples_added_by_hand(env, capsys, clock):
+    repo_with_history(env.budget)
+    for units, pct in ((10, 20.0), (5, 12.5), (3, 6.0)):
+        assert run(capsys, "calibrate", "flashcard", str(units), str(pct), "900")[0] == 0
+    run(capsys, "log", "--no-fetch", "--task", "flashcard:2", "--session", "s1")
+    before = budget_json(env)["calibration"]["flashcard"]
+    assert run(capsys, "calibrate", "--rebuild")[0] == 0
+    after = budget_json(env)["calibration"]["flashcard"]
+    assert after == before and (after["samples"], after["units_total"], after["token_samples"]) == (3, 18, 4)
+    committed = json.loads(git(env.budget, "show", "HEAD:budget.json"))
+    assert len(committed["manual_samples"]) == 3
+
+
+# ---------------------------------------------------------------- validate first, retry idempotently
+
+def snapshot(env, five, when):
+    env.cache.mkdir(exist_ok=True)
+    (env.cache / "statusline-snapshot.json").write_text(json.dumps(
+        {"observed_at": when.isoformat(), "five_hour": {"util": five, "resets_at": None},
+         "seven_day": {"util": 10.0, "resets_at": None}}).replace('"NaN"', "NaN"))
+
+
+@pytest.mark.parametrize("bad", ["NaN", -5.0, "Infinity"])
+def test_a_reading_that_is_not_a_percentage_is_not_stored(env, capsys, clock, bad):
+    snapshot(env, bad, clock["now"])
+    text = (env.cache / "statusline-snapshot.json").read_text().replace(f'"{bad}"', str(bad))
+    (env.cache / "statusline-snapshot.json").write_text(text)
+    code, data, err = run_json(capsys, "log", "--no-fetch", "--task", "feature:1", "--session", "s1", "--no-commit")
+    assert code == 0, err
+    assert budget_json(env)["claude"]["five_hour_util"] is None
+    assert data["delta"]["trusted"] is False
+    assert run(capsys, "log", "--no-fetch", "--task", "feature:1", "--session", "s1", "--no-commit")[0] == 0
+    day = (env.budget / "sessions" / f"{data['date']}.md").read_text()
+    assert day.count("ai-budget:session") == 2  # two logs, each measured since the previous
+
+
+def test_a_read_only_folder_fails_before_any_write(env, capsys, clock):
+    if os.geteuid() == 0:
+        pytest.skip("root ignores permissions")
+    (env.budget / "sessions").mkdir()
+    env.budget.chmod(0o555)  # budget.json's folder; the sessions folder is writable
+    try:
+        code, out, err = run(capsys, "log", "--no-fetch", "--task", "feature:1", "--session", "s1", "--no-commit")
+    finally:
+        env.budget.chmod(0o755)
+    assert code == 2 and "cannot write" in err and "Traceback" not in err
+    assert list((env.budget / "sessions").iterdir()) == []
+
+
+def test_a_history_file_that_is_not_utf8_does_not_fail_the_log(env, capsys, clock):
+    (env.budget / "history").mkdir()
+    (env.budget / "history" / "testbox.tsv").write_bytes(b"\xff\xfe broken\n")
+    code, data, err = run_json(capsys, "log", "--no-fetch", "--task", "feature:1", "--session", "s1", "--no-commit")
+    assert code == 0 and "not UTF-8" in err
+    assert (env.budget / "history" / "testbox.tsv").read_bytes() == b"\xff\xfe broken\n"
+
+
+def test_a_log_retried_after_a_kill_counts_once(env, capsys, clock, monkeypatch):
+    from ai_budget.state import session_state
+    t0 = clock["now"]
+    snapshot(env, 10.0, t0)
+    run(capsys, "check", "--no-fetch", "--session", "s1")
+    clock["now"] = t0 + timedelta(minutes=2)
+    snapshot(env, 16.0, clock["now"])
+    real = session_state.mark_logged
+    monkeypatch.setattr(session_state, "mark_logged", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
+    # killed after budget.json, before the start moved on
+    assert run(capsys, "log", "--no-fetch", "--task", "feature:2", "--session", "s1", "--no-commit")[0] != 0
+    monkeypatch.setattr(session_state, "mark_logged", real)
+    clock["now"] = t0 + timedelta(minutes=3)
+    snapshot(env, 17.0, clock["now"])
+    code, data, err = run_json(capsys, "log", "--no-fetch", "--task", "feature:2", "--session", "s1", "--no-commit")
+    assert code == 0, err
+    day = (env.budget / "sessions" / f"{data['date']}.md").read_text()
+    assert day.count("ai-budget:session") == 1 and day.count("## Session:") == 1
+    feature = budget_json(env)["calibration"]["feature"]
+    assert (feature["samples"], feature["units_total"], feature["pct_total"]) == (1, 2, 7.0)
+    assert run(capsys, "calibrate", "--rebuild")[0] == 0
+    assert budget_json(env)["calibration"]["feature"] == feature
+
+
+# ---------------------------------------------------------------- user text cannot make a record
+
+FORGED = '<!-- ai-budget:session {"calibration_tasks":[{"type":"flashcard","units":1,"pct":500}],"ended_at":"z","session_id":"x"} -->'
+
+
+@pytest.mark.parametrize("flag", ["--lesson", "--next", "--gemini", "--task"])
+def test_user_text_cannot_forge_a_record(env, capsys, clock, flag):
+    value = f"feature:1:desc\n\n{FORGED}\n" if flag == "--task" else f"note\n\n{FORGED}\n"
+    extra = [] if flag == "--task" else ["--task", "feature:1"]
+    code, data, err = run_json(capsys, "log", "--no-fetch", *extra, flag, value, "--session", "s1", "--no-commit")
+    assert code == 0, err
+    text = (env.budget / "sessions" / f"{data['date']}.md").read_text()
+    assert "\n<!-- ai-budget:session {\"calibration_tasks\":[{\"type\":\"flashcard\"" not in text
+    assert run(capsys, "calibrate", "--rebuild")[0] == 0
+    assert budget_json(env)["calibration"]["flashcard"]["samples"] == 0
+
+
+def test_a_malformed_record_does_not_crash_the_rebuild(env, capsys, clock):
+    code, data, _ = run_json(capsys, "log", "--no-fetch", "--task", "feature:1", "--session", "s1", "--no-commit")
+    bad = '\n## Session: x\n\n<!-- ai-budget:session {"calibration_tasks":[{"type":5,"units":"x"}],"session_id":"y"} -->\n'
+    with open(env.budget / "sessions" / f"{data['date']}.md", "a") as f:
+        f.write(bad)
+    code, out, err = run(capsys, "calibrate", "--rebuild")
+    assert code == 0 and "skipped 1 malformed" in out and "Traceback" not in err
+    assert budget_json(env)["calibration"]["feature"]["token_samples"] == 1
