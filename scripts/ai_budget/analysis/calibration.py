@@ -46,20 +46,44 @@ def with_averages(entry: dict) -> dict:
     return entry
 
 
-def add_sample(entry: dict, units: int, pct_delta: float | None, output_tokens: int | None = None) -> dict:
+def add_sample(entry: dict, units: int, pct_delta: float | None, output_tokens: int | None = None,
+               count: int = 1) -> dict:
     """A new entry with one session's sample folded in. pct_delta None = tokens only
     (an untrusted utilisation delta must not move the % average). `samples` counts
-    only samples that fed the % average: it is what "calibrated: N samples" means."""
+    only samples that fed the % average: it is what "calibrated: N samples" means.
+    count=-1 takes a sample out again (a retried log replaces what its failed run added)."""
     new = dict(entry)
     if pct_delta is not None:
-        new["samples"] = entry.get("samples", 0) + 1
-        new["units_total"] = entry.get("units_total", 0) + units
-        new["pct_total"] = round(entry.get("pct_total", 0.0) + pct_delta, 6)
+        new["samples"] = entry.get("samples", 0) + count
+        new["units_total"] = entry.get("units_total", 0) + count * units
+        new["pct_total"] = round(entry.get("pct_total", 0.0) + count * pct_delta, 6)
     if output_tokens is not None:
-        new["token_samples"] = entry.get("token_samples", 0) + 1
-        new["token_units_total"] = entry.get("token_units_total", 0) + units
-        new["output_tokens_total"] = entry.get("output_tokens_total", 0) + output_tokens
+        new["token_samples"] = entry.get("token_samples", 0) + count
+        new["token_units_total"] = entry.get("token_units_total", 0) + count * units
+        new["output_tokens_total"] = entry.get("output_tokens_total", 0) + count * output_tokens
     return with_averages(new)
+
+
+def valid_record_task(task) -> dict:
+    """One calibration sample from a record (a session log, the manual ledger), checked
+    as strictly as the command line checks it; raises BudgetError."""
+    ok = isinstance(task, dict) and isinstance(task.get("type"), str) and type(task.get("units")) is int \
+        and (task.get("pct") is None or type(task["pct"]) in (int, float)) \
+        and (task.get("output_tokens") is None or type(task["output_tokens"]) is int)
+    if not ok:
+        raise BudgetError(f"not a calibration sample: {task!r}"[:200])
+    pct = task.get("pct")
+    units, pct_v, tokens = validate_sample(task["units"], 0 if pct is None else pct, task.get("output_tokens"))
+    return {"type": valid_type_name(task["type"]), "units": units, "pct": None if pct is None else pct_v,
+            "output_tokens": tokens}
+
+
+def manual_samples(budget: dict) -> list:
+    """budget.json's ledger of the samples added by hand (`calibrate TYPE UNITS PCT`)."""
+    samples = budget.setdefault("manual_samples", [])
+    if not isinstance(samples, list):
+        raise BudgetError("budget.json: field 'manual_samples' must be a list; left untouched")
+    return samples
 
 
 def estimate_pct(entry: dict | None, units: int) -> float | None:

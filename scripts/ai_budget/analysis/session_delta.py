@@ -8,9 +8,17 @@ session (resets_at moved), and other sessions running at the same time
 
 from __future__ import annotations
 
+import math
+
 from ..timefmt import parse_iso
 
 SAME_WINDOW_S = 120  # the API recomputes resets_at on each call; it drifts by < 1 s
+
+
+def is_pct(value) -> bool:
+    """A utilisation percentage: a finite number ≥ 0 (the status line or the API
+    can hand over NaN, infinities or negatives)."""
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value) and value >= 0
 
 
 def _reset(value):
@@ -20,15 +28,16 @@ def _reset(value):
 def five_hour_delta(start: dict | None, end: dict, share: float | None) -> dict:
     """start/end: {'util', 'resets_at', 'trusted'}; share: this session's fraction
     of all local usage since the start (None = unknown)."""
-    out = {"before": start.get("util") if start else None, "after": end.get("util"),
+    out = {"before": start.get("util") if start and is_pct(start.get("util")) else None,
+           "after": end.get("util") if is_pct(end.get("util")) else None,
            "raw_delta": None, "delta": None, "trusted": False, "reason": None, "share": share}
     if start is None:
         out["reason"] = "no session-start snapshot (run /budget-check at the start of a session)"
         return out
-    if start.get("util") is None or not start.get("trusted"):
+    if not is_pct(start.get("util")) or not start.get("trusted"):
         out["reason"] = "the start reading was stale or missing"
         return out
-    if end.get("util") is None or not end.get("trusted"):
+    if not is_pct(end.get("util")) or not end.get("trusted"):
         out["reason"] = "no fresh utilisation reading now (" + (end.get("problem") or "source unavailable") + ")"
         return out
     start_reset, end_reset = _reset(start.get("resets_at")), _reset(end.get("resets_at"))

@@ -1,12 +1,18 @@
-"""budget calibrate: per-task-type running averages in budget.json."""
+"""budget calibrate: per-task-type running averages in budget.json.
+
+A sample added by hand is also kept in budget.json's `manual_samples` ledger, in
+the same atomic write as the totals, and committed: `--rebuild` replays it with
+the session logs' records."""
 
 from __future__ import annotations
 
 from .. import paths
 from ..analysis import calibration as cal
 from ..errors import BudgetError
+from ..outputs import gitrepo
 from ..state import budget_file
 from ..state.budget_file import empty_calibration
+from ..timefmt import iso
 from . import Result
 
 
@@ -49,4 +55,7 @@ def run(args, now) -> Result:
     with budget_file.update(path) as budget:
         entry = cal.add_sample(cal.require_type(budget["calibration"], args.task_type), units, pct, tokens)
         budget["calibration"][args.task_type] = entry
-    return Result(data={"type": args.task_type, "calibration": entry}, text=describe(args.task_type, entry))
+        cal.manual_samples(budget).append({"type": args.task_type, "units": units, "pct": pct, "output_tokens": tokens, "at": iso(now)})
+    git = gitrepo.commit(paths.budget_home(), [path], f"calibrate: {args.task_type} {units} units, {pct:g}% of the 5-hour window")
+    return Result(data={"type": args.task_type, "calibration": entry, "commit": git}, text=describe(args.task_type, entry),
+                  warnings=[] if git["committed"] else git["notes"])

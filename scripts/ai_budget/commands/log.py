@@ -1,25 +1,32 @@
 """budget log: the whole end of a session in one call — measure, calibrate,
 write the session log, move finished backlog lines, commit.
 
-Every input is validated before anything is written. Then the log section is
-appended first (it is the record calibration can be rebuilt from), budget.json
-is updated in one atomic write, backlog moves write completed.md before
-removing from backlog.md, and the commit comes last."""
+Every input is validated, and every file checked writable, before anything is
+written. Then the log section is written first (it is the record calibration is
+rebuilt from), budget.json gets this session's samples added to the totals it
+holds at that moment (a read-modify-write under its lock, never a copy read at
+the start), backlog moves write completed.md before removing from backlog.md,
+and the commit comes last. A retry after a failure or kill -9 replaces what the
+failed run wrote: the record is identified by its session and start, and
+budget.json remembers the samples it applied for it (`applied_logs`)."""
 
 from __future__ import annotations
 
+import copy
+import os
+from datetime import timedelta
 from pathlib import Path
 
 from .. import paths
 from ..analysis import calibration as cal
-from ..analysis.session_delta import five_hour_delta, split
+from ..analysis.session_delta import five_hour_delta, is_pct, split
 from ..analysis.totals import summarize
 from ..errors import BudgetError
 from ..outputs import gitrepo, session_log
 from ..outputs.text import num
 from ..sources import backlog, utilisation
 from ..state import budget_file, history_file, index, session_state
-from ..state.atomic import write_atomic
+from ..state.atomic import locked, write_atomic
 from ..state.budget_file import empty_calibration
 from ..timefmt import iso, iso_ms, parse_iso
 from . import Result, synced_prices, tokens
@@ -27,6 +34,7 @@ from .check import current_session
 from .set_balance import parse_count
 
 LOG_FRESH_S = 30  # a cached reading older than this predates the work just done
+APPLIED_KEEP = timedelta(days=7)  # how long a log can be retried without counting twice
 
 
 def parse_tasks(specs: list[str], calibration: dict) -> list[dict]:
@@ -75,7 +83,7 @@ def run(args, now) -> Result:
     started = parse_iso(start["started_at"]) if start else None
     # A cached reading from before (or at) the start says nothing about the work since.
     max_age = min(LOG_FRESH_S, (now - started).total_seconds() - 1) if started else LOG_FRESH_S
-    util = utilisation.current(budget, now, allow_fetch=not args.no_fetch, max_age=max(0.0, max_age))
+    util = usable(utilisation.current(budget, now, allow_fetch=not args.no_fetch, max_age=max(0.0, max_age)), budget, now)
     five = util.get("five_hour") or {}
     observed = parse_iso(util.get("observed_at"))
     start_observed = parse_iso(start.get("observed_at")) if start else None
@@ -89,24 +97,16 @@ def run(args, now) -> Result:
     cost_usd = round(sum(c for c in costs if c is not None), 4)
     share = local_share(session_id, since_ms) if since_ms else None
     delta = five_hour_delta(start and {**start["five_hour"], "trusted": start.get("trusted")}, end, share)
+    seven_before = start["seven_day"].get("util") if start else None
     parts = split(delta["delta"] if delta["trusted"] else None, totals["output_tokens"], tasks, budget["calibration"])
 
-    new_cal, cal_text = {}, []
-    for part in parts:
-        old = budget["calibration"][part["type"]]
-        entry = cal.add_sample(old, part["units"], part["pct"] if delta["trusted"] else None, part["output_tokens"])
-        new_cal[part["type"]] = entry
-        if entry["avg_5h_pct"] is not None and delta["trusted"]:
-            cal_text.append(f"{part['type']} {old['samples']}→{entry['samples']} samples, avg now {entry['avg_5h_pct']:.2f}%/unit")
-        else:
-            cal_text.append(f"{part['type']} tokens only (5h delta not trusted; still {entry['samples']} samples)")
-
-    cop = dict(budget["copilot"])
-    if copilot_used is not None:
-        cop.update(used=copilot_used, last_updated=iso(now))
-    copilot_text = (f"{num(cop['used'])} of {num(cop['limit'])} {cop['unit'].replace('_', ' ')} used"
+    calibration_tasks = [{"type": p["type"], "units": p["units"], "pct": p["pct"] if delta["trusted"] else None,
+                          "output_tokens": p["output_tokens"]} for p in parts]
+    cop = budget["copilot"]
+    copilot_text = (f"{num(copilot_used if copilot_used is not None else cop['used'])} of {num(cop['limit'])} "
+                    f"{cop['unit'].replace('_', ' ')} used"
                     + ("" if copilot_used is not None else f" (as of {str(cop.get('last_updated'))[:10]})")
-                    if cop.get("used") is not None else "no count recorded")
+                    if copilot_used is not None or cop.get("used") is not None else "no count recorded")
     seven = util.get("seven_day") or {}
     date = now.astimezone().strftime("%Y-%m-%d")
     rec = {
@@ -115,56 +115,138 @@ def run(args, now) -> Result:
         "started_local": started.astimezone().strftime("%H:%M") if started else "?",
         "ended_local": now.astimezone().strftime("%H:%M"),
         "delta": delta,
-        "seven_day": {"before": start["seven_day"]["util"] if start else None, "after": seven.get("util")},
+        "seven_day": {"before": seven_before if is_pct(seven_before) else None, "after": seven.get("util")},
         "tokens": {k: totals[k] for k in ("exchanges", "input_tokens", "output_tokens", "cache_creation_input_tokens",
                                            "cache_read_input_tokens", "web_search_requests", "web_fetch_requests")},
         "cost_usd": cost_usd, "unpriced_models": unpriced,
         "cost_text": f"${cost_usd:.2f}" + (f" + unpriced: {', '.join(unpriced)}" if unpriced else ""),
         "copilot": copilot_text, "gemini": args.gemini or str(budget["gemini"].get("status", "")).replace("_", " "),
         "tasks": parts,
-        "calibration_tasks": [{"type": p["type"], "units": p["units"], "pct": p["pct"] if delta["trusted"] else None,
-                               "output_tokens": p["output_tokens"]} for p in parts],
-        "calibration_text": cal_text, "lessons": args.lesson or [], "next": args.next or [],
+        "calibration_tasks": calibration_tasks,
+        "calibration_text": [], "lessons": args.lesson or [], "next": args.next or [],
         "completed": [t.raw.strip() for t in moves],
     }
 
+    log_path = home / "sessions" / f"{date}.md"
+    history_path = history_file.path_for(home, paths.machine_id())
+    # Everything that could fail a write fails here, before the first one.
+    preview = apply(copy.deepcopy(budget), rec, util, copilot_used, now)
+    budget_file.validate(preview)
+    rec["calibration_text"] = calibration_text(budget["calibration"], preview["calibration"], calibration_tasks)
+    writable([path, log_path, history_path] + ([backlog_path, completed_path] if moves else []))
+    session_log.read(log_path, date)  # both raise for a file that is not UTF-8
+    if moves and completed_path.exists():
+        backlog.read(completed_path)
+
     if start and start.get("terminal") and not session_state.claim(start, session_id):
         raise BudgetError("log: the terminal check this session started from was just used by another log; run log again")
-    log_path = home / "sessions" / f"{date}.md"
-    session_log.append(log_path, session_log.render(rec), date)
+    session_log.append(log_path, session_log.render(rec), date, rec)
     with budget_file.update(path) as fresh:
-        fresh["calibration"].update(new_cal)
-        fresh["copilot"] = {**fresh["copilot"], **{k: cop[k] for k in ("used", "last_updated")}}
-        utilisation.record(fresh["claude"], util)
+        apply(fresh, rec, util, copilot_used, now)
+    session_state.mark_logged(session_id, session_state.snapshot(iso(now), util, end["trusted"] and five.get("util") is not None))
     changed = [path, log_path]
+    notes = []
     try:
         history_path, history_changed = history_file.save(home, paths.machine_id())
         changed += [history_path] if history_changed else []
     except BudgetError as exc:  # a malformed history file must not lose the session record
-        history_note = str(exc)
-    else:
-        history_note = None
+        notes.append(str(exc))
     if moves:
-        move_lines(backlog_path, completed_path, moves, date)
+        notes += move_lines(backlog_path, completed_path, moves, date)
         changed += [backlog_path, completed_path]
-    session_state.mark_logged(session_id, session_state.snapshot(iso(now), util, end["trusted"] and five.get("util") is not None))
     summary = ", ".join(f"{t['type']} {t['units']}" for t in tasks)
     message = f"session: {date} {now.astimezone().strftime('%H:%M')}" + (f" — {summary}" if summary else "")
     git = {"committed": False, "sha": None, "notes": ["--no-commit: files written, not committed"]} if args.no_commit \
         else gitrepo.commit(home, changed, message)
     data = {**{k: v for k, v in rec.items() if k not in ("cost_text", "calibration_text")},
             "log_file": str(log_path), "commit": git, "commit_message": message}
-    warnings = (git["notes"] if not git["committed"] else []) + ([history_note] if history_note else [])
+    warnings = (git["notes"] if not git["committed"] else []) + notes
     return Result(data=data, text=render_summary(rec, log_path, git), warnings=warnings)
 
 
-def move_lines(backlog_path: Path, completed_path: Path, moves, date: str) -> None:
-    done = completed_path.read_text(encoding="utf-8") if completed_path.exists() else "# Completed Tasks\n"
-    added = "".join(f"- {date} {t.raw.strip().lstrip('-* ').strip()}" + (f" ({t.section})" if t.section else "") + "\n" for t in moves)
-    write_atomic(completed_path, done.rstrip("\n") + "\n" + added)
-    drop = {t.line_no for t in moves}
-    lines = backlog_path.read_text(encoding="utf-8").splitlines(keepends=True)
-    write_atomic(backlog_path, "".join(l for n, l in enumerate(lines, 1) if n not in drop))
+def usable(util: dict, budget: dict, now) -> dict:
+    """A reading whose percentages are not finite numbers ≥ 0 measures nothing, and
+    must not reach budget.json (it would fail validation after the log was written)."""
+    for key in ("five_hour", "seven_day"):
+        value = (util.get(key) or {}).get("util")
+        if value is not None and not is_pct(value):
+            return utilisation.last_known(budget, now, f"the {key.replace('_', '-')} reading {value!r} is not a percentage")
+    return util
+
+
+def writable(files: list[Path]) -> None:
+    """Refuse before the first write when a file could not be replaced."""
+    for f in files:
+        folder = f.resolve().parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise BudgetError(f"log: cannot write in {folder} (read-only?); nothing written")
+
+
+def apply(budget: dict, rec: dict, util: dict, copilot_used, now) -> dict:
+    """This log's changes to budget.json as it is now (callers hold its lock). A retry of
+    the same record (session, start) first takes out what the failed run added."""
+    calibration = budget["calibration"]
+    applied = budget.setdefault("applied_logs", {})
+    prior = applied.get(rec["session_id"])
+    if isinstance(prior, dict) and prior.get("started_at") == rec["started_at"]:
+        try:
+            undo = [cal.valid_record_task(t) for t in prior.get("calibration_tasks") or []]
+        except BudgetError as exc:
+            raise BudgetError(f"budget.json: field 'applied_logs.{rec['session_id']}': {exc}; left untouched") from None
+        for t in undo:
+            if t["type"] in calibration:
+                calibration[t["type"]] = cal.add_sample(calibration[t["type"]], t["units"], t["pct"], t["output_tokens"], count=-1)
+    for t in rec["calibration_tasks"]:
+        calibration[t["type"]] = cal.add_sample(cal.require_type(calibration, t["type"]), t["units"], t["pct"], t["output_tokens"])
+    applied[rec["session_id"]] = {"started_at": rec["started_at"], "ended_at": rec["ended_at"],
+                                  "calibration_tasks": rec["calibration_tasks"]}
+    keep_after = iso(now - APPLIED_KEEP)
+    budget["applied_logs"] = {k: v for k, v in applied.items() if str(v.get("ended_at")) >= keep_after}
+    if copilot_used is not None:
+        budget["copilot"].update(used=copilot_used, last_updated=iso(now))
+    utilisation.record(budget["claude"], util)
+    return budget
+
+
+def calibration_text(before: dict, after: dict, tasks: list[dict]) -> list[str]:
+    out = []
+    for t in tasks:
+        old, new = before[t["type"]], after[t["type"]]
+        if t["pct"] is not None and new["avg_5h_pct"] is not None:
+            out.append(f"{t['type']} {old['samples']}→{new['samples']} samples, avg now {new['avg_5h_pct']:.2f}%/unit")
+        else:
+            out.append(f"{t['type']} tokens only (5h delta not trusted; still {new['samples']} samples)")
+    return out
+
+
+def move_lines(backlog_path: Path, completed_path: Path, moves, date: str) -> list[str]:
+    """Move each task by its line's content, found again under the lock: the file may
+    have changed since log read it. Line endings and a byte-order mark are kept."""
+    refused = []
+    with locked(backlog_path), locked(completed_path):
+        raw = backlog_path.read_bytes()
+        bom = b"\xef\xbb\xbf" if raw.startswith(b"\xef\xbb\xbf") else b""
+        lines = raw[len(bom):].decode("utf-8").splitlines(keepends=True)
+        drop, moved = set(), []
+        for t in moves:
+            hits = [n for n, l in enumerate(lines) if l.rstrip("\r\n") == t.raw]
+            if len(hits) == 1:
+                drop.add(hits[0])
+                moved.append(t)
+            else:
+                refused.append(f"--complete: the line '{t.raw.strip()}' is " + ("gone from" if not hits else "no longer unique in")
+                               + " backlog.md (it changed while log ran): not moved; the session log lists it as moved")
+        if not moved:
+            return refused
+        done = completed_path.read_text(encoding="utf-8") if completed_path.exists() else "# Completed Tasks\n"
+        eol = "\r\n" if "\r\n" in done else "\n"
+        added = "".join(f"- {date} {t.raw.strip().lstrip('-* ').strip()}" + (f" ({t.section})" if t.section else "") + eol
+                        for t in moved)
+        write_atomic(completed_path, done.rstrip("\r\n") + eol + added)
+        write_atomic(backlog_path, bom + "".join(l for n, l in enumerate(lines) if n not in drop).encode("utf-8"))
+    return refused
 
 
 def render_summary(rec: dict, log_path: Path, git: dict) -> str:
@@ -184,15 +266,38 @@ def render_summary(rec: dict, log_path: Path, git: dict) -> str:
 
 
 def rebuild_calibration(now) -> Result:
-    """Recompute every average from the sessions' machine-readable records."""
+    """Recompute every average from the records: the sessions' machine-readable
+    records (a retried log counted once) and budget.json's ledger of samples added
+    by hand. Under the lock, so no log or calibrate running meanwhile is lost."""
     home = paths.budget_home()
-    records = session_log.records(home / "sessions")
     with budget_file.update(paths.budget_file()) as budget:
+        records = session_log.records(home / "sessions")
         rebuilt = {name: empty_calibration(e.get("unit", "per unit")) for name, e in budget["calibration"].items()}
+        valid = []
         for rec in records:
-            for t in rec.get("calibration_tasks", []):
-                entry = rebuilt.setdefault(t["type"], empty_calibration("per unit"))
-                rebuilt[t["type"]] = cal.add_sample(entry, t["units"], t.get("pct"), t.get("output_tokens"))
+            try:
+                valid.append((rec, [cal.valid_record_task(t) for t in rec.get("calibration_tasks") or []]))
+            except BudgetError:
+                continue
+        for _, tasks in valid:
+            for t in tasks:
+                rebuilt[t["type"]] = cal.add_sample(rebuilt.get(t["type"]) or empty_calibration("per unit"),
+                                                    t["units"], t["pct"], t["output_tokens"])
+        for n, sample in enumerate(cal.manual_samples(budget)):
+            try:
+                t = cal.valid_record_task(sample)
+            except BudgetError as exc:
+                raise BudgetError(f"budget.json: field 'manual_samples[{n}]': {exc}; left untouched") from None
+            rebuilt[t["type"]] = cal.add_sample(rebuilt.get(t["type"]) or empty_calibration("per unit"),
+                                                t["units"], t["pct"], t["output_tokens"])
         budget["calibration"] = rebuilt
-    text = f"Rebuilt calibration from {len(records)} session record(s)"
-    return Result(data={"records": len(records), "calibration": rebuilt}, text=text)
+        keep_after = iso(now - APPLIED_KEEP)
+        # What budget.json now holds for each recent record, so a retry of one replaces it.
+        budget["applied_logs"] = {r["session_id"]: {"started_at": r.get("started_at"), "ended_at": r.get("ended_at"),
+                                                    "calibration_tasks": tasks}
+                                  for r, tasks in valid if str(r.get("ended_at")) >= keep_after and isinstance(r.get("session_id"), str)}
+    manual, skipped = len(cal.manual_samples(budget)), len(records) - len(valid)
+    text = f"Rebuilt calibration from {len(records)} session record(s) and {manual} sample(s) added by hand" \
+        + (f"; skipped {skipped} malformed record(s)" if skipped else "")
+    return Result(data={"records": len(records), "manual_samples": manual, "skipped": skipped, "calibration": rebuilt},
+                  text=text)

@@ -1,18 +1,36 @@
 """sessions/YYYY-MM-DD.md: one section per session, in the plan's format, each
 ending with its numbers as a JSON comment so history and calibration can be
-rebuilt from the logs. Sections are only ever appended."""
+rebuilt from the logs. A record is identified by its session and start: a
+retry of the same log replaces its section, and a rebuild counts it once.
+
+Only the writer can make a record: every rendered line is folded onto one line
+(user text cannot start a line of its own), and a record counts only as the
+last line of a '## Session:' section, after a blank line, where render() puts it."""
 
 from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from pathlib import Path
 
 from ..state.atomic import locked, write_atomic
 from .text import num
 
 MARKER = "<!-- ai-budget:session "
-_RECORD = re.compile(r"^<!-- ai-budget:session (\{.*\}) -->$", re.M)
+HEADER = "## Session: "
+_RECORD = re.compile(r"^<!-- ai-budget:session (\{.*\}) -->$")
+
+
+def fold(text: str) -> str:
+    """One line of text: control characters and line/paragraph separators become
+    spaces, and an HTML comment cannot be opened (it would hide the rest of the page)."""
+    one = "".join(" " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in str(text))
+    return one.replace("<!--", "<! --")
+
+
+def key(rec: dict) -> tuple:
+    return rec.get("session_id"), rec.get("started_at")
 
 
 def _pct(v):
@@ -66,23 +84,59 @@ def render(rec: dict) -> str:
         lines += ["", "**Moved to completed:**"] + [f"- {x}" for x in rec["completed"]]
     machine = {k: rec[k] for k in ("v", "session_id", "date", "started_at", "ended_at", "delta", "seven_day",
                                     "calibration_tasks", "tokens", "cost_usd", "unpriced_models")}
-    lines += ["", MARKER + json.dumps(machine, separators=(",", ":"), sort_keys=True) + " -->", ""]
-    return "\n".join(lines)
+    # "-->" can only occur inside a JSON string; escaped, it cannot end the comment early.
+    record = json.dumps(machine, separators=(",", ":"), sort_keys=True).replace("-->", "--\\u003e")
+    return "\n".join([fold(l) for l in lines] + ["", MARKER + record + " -->", ""])
 
 
-def append(path: Path, section: str, date: str) -> None:
+def sections(text: str) -> list[tuple[int, int, dict | None]]:
+    """(first line, end line, record or None) of each '## Session:' section."""
+    lines = text.splitlines()
+    starts = [n for n, l in enumerate(lines) if l.startswith(HEADER)]
+    out = []
+    for start, end in zip(starts, starts[1:] + [len(lines)]):
+        last = end
+        while last > start and not lines[last - 1].strip():
+            last -= 1
+        m = _RECORD.match(lines[last - 1]) if last - start >= 3 and not lines[last - 2].strip() else None
+        try:
+            rec = json.loads(m.group(1)) if m else None
+        except ValueError:
+            rec = None
+        out.append((start, end, rec if isinstance(rec, dict) else None))
+    return out
+
+
+def read(path: Path, date: str) -> str:
+    from ..errors import BudgetError
+
+    try:
+        return path.read_text(encoding="utf-8") if path.exists() else f"# Sessions {date}\n"
+    except UnicodeDecodeError:
+        raise BudgetError(f"{path}: not UTF-8 text; left untouched, nothing written") from None
+
+
+def append(path: Path, section: str, date: str, rec: dict) -> None:
+    """Add the section, or replace the one a failed or killed run of the same log wrote."""
     with locked(path):
-        old = path.read_text(encoding="utf-8") if path.exists() else f"# Sessions {date}\n"
-        write_atomic(path, old.rstrip("\n") + "\n\n" + section)
+        old = read(path, date)
+        same = [(s, e) for s, e, r in sections(old) if r and key(r) == key(rec)]
+        if same:
+            lines = old.splitlines()
+            start, end = same[-1]
+            tail = lines[end:]
+            text = "\n".join(lines[:start] + section.rstrip("\n").split("\n") + ([""] + tail if tail else [])) + "\n"
+        else:
+            text = old.rstrip("\n") + "\n\n" + section
+        write_atomic(path, text)
 
 
 def records(sessions_dir: Path) -> list[dict]:
-    """Every machine-readable record, oldest first."""
-    out = []
+    """Every machine-readable record, oldest first; of the records with one key
+    (a log retried after a failure), the latest."""
+    latest = {}
     for path in sorted(sessions_dir.glob("*.md")):
-        for m in _RECORD.finditer(path.read_text(encoding="utf-8")):
-            try:
-                out.append(json.loads(m.group(1)))
-            except ValueError:
-                continue
-    return sorted(out, key=lambda r: r.get("ended_at") or "")
+        for _, _, rec in sections(path.read_text(encoding="utf-8", errors="replace")):
+            if rec is not None and (key(rec) not in latest or str(rec.get("ended_at")) >= str(latest[key(rec)].get("ended_at"))):
+                latest[key(rec)] = rec
+    return sorted(latest.values(), key=lambda r: str(r.get("ended_at") or ""))

@@ -49,7 +49,13 @@ def parse(text: str) -> list[Task]:
 
 
 def read(path: Path) -> list[Task]:
-    return parse(path.read_text(encoding="utf-8")) if path.exists() else []
+    """utf-8-sig: a byte-order mark would hide the first task."""
+    from ..errors import BudgetError
+
+    try:
+        return parse(path.read_text(encoding="utf-8-sig")) if path.exists() else []
+    except UnicodeDecodeError:
+        raise BudgetError(f"{path}: not UTF-8 text; left untouched") from None
 
 
 def find(tasks: list[Task], needle: str) -> Task:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
 from pathlib import Path
+
+from ..errors import BudgetError
 
 try:
     import fcntl
@@ -14,12 +17,25 @@ except ImportError:  # Windows: no advisory locks; writes stay atomic
     fcntl = None
 
 
+def _lock_file(path: Path) -> Path:
+    """Locks live in the cache folder, never beside the user's files, named by the
+    resolved target so a symlink and its target share one lock."""
+    from .. import paths
+
+    name = hashlib.sha256(str(path.resolve()).encode("utf-8", "surrogateescape")).hexdigest()[:32] + ".lock"
+    for folder in (paths.cache_dir() / "locks", Path(tempfile.gettempdir()) / f"ai-budget-locks-{getattr(os, 'getuid', lambda: 'user')()}"):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            return folder / name
+        except OSError:  # an unwritable cache: a per-user folder in the temp dir
+            continue
+    raise BudgetError(f"{path}: no writable folder for its lock ({paths.cache_dir() / 'locks'})")
+
+
 @contextlib.contextmanager
 def locked(path: Path):
-    """Hold an exclusive lock on `<path>.lock` for a read-modify-write cycle."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lock_path = path.with_name(path.name + ".lock")
-    with open(lock_path, "a+b") as handle:
+    """Hold an exclusive lock on `path` for a read-modify-write cycle."""
+    with open(_lock_file(path), "a+b") as handle:
         if fcntl:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         try:
@@ -29,11 +45,34 @@ def locked(path: Path):
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
+def _remove_orphans(folder: Path, name: str) -> None:
+    """Temp files of `name` whose writer died (kill -9) before its rename.
+    The writer's pid is in the name; a live writer's file is never touched."""
+    if not fcntl:  # Windows: os.kill(pid, 0) would signal the process
+        return
+    prefix = f".{name}."
+    for entry in os.scandir(folder):
+        pid = entry.name[len(prefix):].split(".", 1)[0]
+        if not (entry.name.startswith(prefix) and entry.name.endswith(".tmp") and pid.isdigit()):
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
+        except OSError:  # alive, another user's
+            pass
+
+
 def write_atomic(path: Path, data: str | bytes, mode: int | None = None) -> None:
-    """Write to a temp file beside `path`, fsync it, then rename over `path`."""
+    """Write to a temp file beside the target, fsync it, then rename over it.
+    A symlink (dotfiles) is written through: its target is replaced, the link stays."""
+    path = path.resolve() if path.is_symlink() else path
     path.parent.mkdir(parents=True, exist_ok=True)
     raw = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    with contextlib.suppress(OSError):
+        _remove_orphans(path.parent, path.name)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(raw)
@@ -64,8 +103,6 @@ def dump_json(data) -> str:
 
 def read_json_file(path: Path, label: str | None = None):
     """Load JSON or raise BudgetError naming the file and position. Never rewrites."""
-    from ..errors import BudgetError
-
     name = label or str(path)
     try:
         text = path.read_text(encoding="utf-8")

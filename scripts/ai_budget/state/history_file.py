@@ -26,8 +26,12 @@ def read(path: Path) -> dict:
     """{(date, model): (responses, input, output, cache_create, cache_read, cost, unpriced)}; {} if absent."""
     if not path.exists():
         return {}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise BudgetError(f"{path}: not UTF-8 text; file left untouched") from None
     rows = {}
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for n, line in enumerate(text.splitlines(), 1):
         if not line or line.startswith("#") or line.startswith("date\t"):
             continue
         parts = line.split("\t")
