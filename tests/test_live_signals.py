@@ -209,3 +209,64 @@ def test_every_hint_runs_from_any_directory(env, monkeypatch, capsys, tmp_path):
         assert proc.returncode == 0, (cmd, proc.stderr)
     budget = json.loads((env.budget / "budget.json").read_text())
     assert budget["copilot"]["used"] == 12 and budget["alerts"]["block_at"] is None
+
+
+def test_reinstall_after_the_repo_moved_replaces_our_entries(env, capsys, monkeypatch, tmp_path):
+    """A dead copy of our hooks would block every prompt (python3 exits 2 on a missing script)."""
+    import shutil
+
+    from ai_budget import paths
+
+    settings = env.claude / "settings.json"
+    settings.write_text(json.dumps(USER_SETTINGS))
+    old = tmp_path / "old-checkout"
+    shutil.copytree(REPO / "skills", old / "skills")
+    (old / "scripts").mkdir()
+    (old / "scripts" / "budget.py").write_text("")
+    with monkeypatch.context() as m:
+        m.setattr(paths, "code_root", lambda: old)
+        assert run(capsys, "install", "--hooks", "--statusline")[0] == 0
+    shutil.rmtree(old)  # the repo moved away
+    code, out, err = run(capsys, "install", "--hooks", "--statusline")
+    assert code == 0, err
+    merged = json.loads(settings.read_text())
+    for event, groups in merged["hooks"].items():
+        commands = [h["command"] for g in groups for h in g["hooks"]]
+        assert sum("budget.py" in c for c in commands) == 1 and not any(str(old) in c for c in commands), event
+    assert str(old) not in merged["statusLine"]["command"] and "--chain" in merged["statusLine"]["command"]
+    assert json.loads((env.claude / install.PREVIOUS_STATUSLINE).read_text()) == USER_SETTINGS["statusLine"]
+    assert (env.claude / "skills" / "budget-log").resolve() == (REPO / "skills" / "budget-log").resolve()
+    assert run(capsys, "uninstall")[0] == 0 and json.loads(settings.read_text()) == USER_SETTINGS
+
+
+def test_session_end_never_blocks_on_a_fifo_and_stops_reading_early(env, monkeypatch, capsys):
+    import os
+    import subprocess
+
+    feed(monkeypatch, capsys, {"rate_limits": rate_limits(20)}, "statusline")
+    main = write_session(env.projects, [line(mid=f"m{i}", rid=f"r{i}", out=1500) for i in range(3)], session="big")
+    feed(monkeypatch, capsys, {"session_id": "big", "source": "startup"}, "hook", "session-start")
+    (main.parent / "big" / "subagents").mkdir(parents=True)
+    fifo = main.parent / "big" / "subagents" / "agent-x.jsonl"
+    os.mkfifo(fifo)
+    payload = json.dumps({"session_id": "big", "transcript_path": str(main), "reason": "other"})
+    proc = subprocess.run([sys.executable, "-S", str(REPO / "scripts" / "budget.py"), "hook", "session-end"],
+                          input=payload, capture_output=True, text=True, timeout=10)
+    assert proc.returncode == 0 and proc.stdout == "" and "Traceback" not in proc.stderr
+    fifo.unlink()
+    ctx = json.loads(feed(monkeypatch, capsys, {"session_id": "next"}, "hook", "session-start")[1])
+    assert "**Not logged:** session big" in ctx["hookSpecificOutput"]["additionalContext"]
+
+
+@pytest.mark.parametrize("head_len, task_len, tasks", [(80, 1200, 1), (80, 150, 12), (1600, 60, 3), (80, 60, 0)])
+def test_the_brief_fits_whatever_the_line_lengths(head_len, task_len, tasks):
+    from ai_budget.outputs.brief import _fit
+
+    head = ["**Claude:** " + "c" * head_len, "**Recommendation:**", "- Start with " + "r" * 100, "**Copilot:** ok"]
+    tail = [f"- [{n}] " + "t" * task_len for n in range(tasks)]
+    text = _fit(head, tail, 1500)
+    lines = text.splitlines()
+    assert len(text) <= 1500 and lines[1] == "**Recommendation:**" and lines[2] == head[2]
+    assert lines[0].startswith("**Claude:** c") and "**Copilot:** ok" in lines
+    dropped = len(head) + len(tail) - (len(lines) - ("more: run /budget-check" in lines[-1]))
+    assert (f"- (+{dropped} more: run /budget-check)" == lines[-1]) == (dropped > 0)

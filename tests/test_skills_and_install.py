@@ -112,3 +112,10 @@ def test_ci_runs_exactly_the_readme_test_command():
     ci = (REPO / ".ci" / "run").read_text()
     command = next(l for l in ci.splitlines() if l.startswith("python3 -m venv"))
     assert f"```bash\n{command}\n```" in (REPO / "README.md").read_text()
+
+
+@pytest.mark.parametrize("char", ['"', "$", "`"])
+def test_install_refuses_a_claude_dir_the_skills_cannot_run_from(env, capsys, tmp_path, char):
+    target = tmp_path / f"cla{char}ude"
+    code, out, err = run(capsys, "install", "--claude-dir", str(target))
+    assert code == 2 and "cannot run from a folder" in err and repr(char) in err and not target.exists()

@@ -9,6 +9,8 @@ tool must never break the user's session."""
 from __future__ import annotations
 
 import json
+import os
+import stat
 import sys
 from pathlib import Path
 
@@ -27,6 +29,7 @@ FAN_OUT_TOOLS = ("Task", "Agent")
 # Below both (a one-shot question, a headless run) a missing log is not worth a line in the next brief.
 NOTICEABLE_PCT = 1.0
 NOTICEABLE_OUTPUT = 2000
+NOTICEABLE_BYTES = 20 << 20
 
 
 def _payload() -> dict:
@@ -122,13 +125,30 @@ def stop(payload: dict, budget: dict, now) -> tuple[dict | None, int]:
 
 
 def _noticeable(payload: dict, budget: dict, now) -> bool:
-    """Worth a "not logged" line in the next brief: a point of the 5-hour window, or real output."""
+    """Worth a "not logged" line in the next brief: a point of the 5-hour window, or real
+    output. Read within the 1.5 s budget: stop at the threshold; a big transcript is noticeable."""
     if (_session_share(payload["session_id"], budget, now) or 0) >= NOTICEABLE_PCT:
         return True
     main = Path(payload.get("transcript_path") or "")
-    if not main.name.endswith(".jsonl") or not main.is_file():
+    if not main.name.endswith(".jsonl") or not _regular(main):
         return False
-    return sum(e.output for f in transcripts.session_files(main) for e in transcripts.read_entries(f)) >= NOTICEABLE_OUTPUT
+    files = [f for f in transcripts.session_files(main) if _regular(f)]
+    if sum(f.stat().st_size for f in files) > NOTICEABLE_BYTES:
+        return True
+    output = 0
+    for f in files:
+        for e in transcripts.read_entries(f):
+            output += e.output
+            if output >= NOTICEABLE_OUTPUT:
+                return True
+    return False
+
+
+def _regular(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)  # a FIFO would block the read
+    except OSError:
+        return False
 
 
 def session_end(payload: dict, budget: dict, now) -> tuple[dict | None, int]:

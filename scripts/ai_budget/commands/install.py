@@ -29,8 +29,14 @@ HOOKS = {"SessionStart": ("session-start", None, 20), "UserPromptSubmit": ("user
 PREVIOUS_STATUSLINE = "ai-budget-previous-statusline.json"
 
 
+# Our hook and status line commands, whichever checkout wrote them: after the repo moves,
+# a re-install replaces the old entries instead of adding a second, dead set (a missing
+# script makes python3 exit 2, which Claude Code takes as "block the prompt").
+_OURS = re.compile(r"\bpython3(?: -S)? .*/scripts/budget\.py'? (?:hook [a-z-]+|statusline)(?: --chain)?$")
+
+
 def _is_ours(command) -> bool:
-    return isinstance(command, str) and str(paths.code_root() / "scripts" / "budget.py") in command
+    return isinstance(command, str) and _OURS.search(command.strip()) is not None
 
 
 def previous_statusline_path(claude_dir: Path | None = None) -> Path:
@@ -152,6 +158,15 @@ def _ours(link: Path, target: Path) -> bool:
     return link.is_symlink() and Path(os.path.realpath(link)) == target.resolve()
 
 
+def _old_copy(link: Path, name: str) -> bool:
+    """A link of ours from a checkout that moved or went away: `<repo>/skills/<name>`."""
+    if not link.is_symlink():
+        return False
+    target = Path(os.readlink(link))
+    return target.name == name and target.parent.name == "skills" and \
+        (not target.exists() or (target.parent.parent / "scripts" / "budget.py").is_file())
+
+
 def _claude_dir(args) -> Path:
     return Path(args.claude_dir).expanduser() if getattr(args, "claude_dir", None) else paths.claude_dir()
 
@@ -165,12 +180,15 @@ def install_skills(claude_dir: Path, dry_run: bool) -> list[str]:
         if _ours(link, target):
             done.append(f"skill /{name}: already installed")
             continue
-        if link.exists() or link.is_symlink():
+        moved = _old_copy(link, name)
+        if (link.exists() or link.is_symlink()) and not moved:
             raise BudgetError(f"{link} exists and is not ai-budget's skill; move it away, then run install again")
         if not dry_run:
             skills_dir.mkdir(parents=True, exist_ok=True)
+            if moved:
+                link.unlink()
             link.symlink_to(target, target_is_directory=True)
-        done.append(f"skill /{name}: linked {link} → {target}")
+        done.append(f"skill /{name}: linked {link} → {target}" + (f" (was {os.readlink(link) if dry_run else 'an old checkout'})" if moved else ""))
     return done
 
 
@@ -235,8 +253,18 @@ def change_settings(claude_dir: Path, args, now, install: bool) -> list[str]:
     return lines
 
 
+def _usable(claude_dir: Path) -> Path:
+    """Claude Code puts this path into the skills' commands inside double quotes: a quote, `$`,
+    a backtick or a newline in it would break them (or never match their rules)."""
+    bad = sorted({c for c in str(claude_dir) if c in '"$`\\\n'})
+    if bad:
+        raise BudgetError(f"{claude_dir}: the skills cannot run from a folder whose path holds {' '.join(map(repr, bad))}; "
+                          "use another CLAUDE_CONFIG_DIR")
+    return claude_dir
+
+
 def run(args, now) -> Result:
-    claude_dir = _claude_dir(args)
+    claude_dir = _usable(_claude_dir(args))
     lines = install_skills(claude_dir, args.dry_run)
     lines += change_settings(claude_dir, args, now, install=True)
     prefix = "would do: " if args.dry_run else ""

@@ -139,15 +139,22 @@ def markdown(data: dict, now, limit: int | None = None, notes: tuple[str, ...] =
 
 
 def _fit(head: list[str], tail: list[str], limit: int) -> str:
-    """Whole lines while they fit; what is left out is counted in a last line."""
-    kept, size = [], -1
+    """Lines in priority order while they fit. No line takes more than a third of the
+    room; a head line too long for the room left is shortened, a backlog line is left out;
+    what was left out is counted in a last line."""
+    reserve = len("- (+999 more: run /budget-check)") + 1
+    longest = limit // 3
+    kept, left_out, size = [], 0, 0
     for n, line in enumerate(head + tail):
-        rest = len(head + tail) - n
-        more = f"- (+{rest} more: run /budget-check)"
-        reserve = 0 if rest == 1 else len(more) + 1
-        if size + 1 + len(line) + reserve > limit:
-            kept.append(more if size + 1 + len(more) <= limit else "")
-            break
-        kept.append(line)
-        size += 1 + len(line)
-    return "\n".join(kept).rstrip()[:limit]
+        line = line if len(line) <= longest else line[:longest - 1] + "…"
+        room = limit - size - (0 if n == len(head) + len(tail) - 1 and not left_out else reserve)
+        if len(line) + 1 > room and n < len(head) and room > 40:
+            line = line[:room - 2] + "…"
+        if len(line) + 1 <= room:
+            kept.append(line)
+            size += len(line) + 1
+        else:
+            left_out += 1
+    if left_out:
+        kept.append(f"- (+{left_out} more: run /budget-check)")
+    return "\n".join(kept)[:limit]
