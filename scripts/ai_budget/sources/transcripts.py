@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -179,9 +180,11 @@ def iter_transcripts(roots: list[Path]):
                             stack.append(item.path)
                         elif item.name.endswith(".jsonl"):
                             try:
-                                found.append((item.path, item.stat()))
+                                st = item.stat()
                             except OSError:
-                                pass
+                                continue
+                            if stat.S_ISREG(st.st_mode):  # opening a FIFO named *.jsonl blocks for ever
+                                found.append((item.path, st))
             except OSError:
                 continue
         for full, st in sorted(found, key=lambda item: item[0]):
@@ -236,7 +239,7 @@ def session_files(main_file: Path) -> list[Path]:
     files = [main_file]
     sub = main_file.with_suffix("") / "subagents"
     if sub.is_dir():
-        files += sorted(p for p in sub.rglob("*.jsonl") if not p.is_symlink())
+        files += sorted(p for p in sub.rglob("*.jsonl") if not p.is_symlink() and p.is_file())  # no FIFOs
     return files
 
 
