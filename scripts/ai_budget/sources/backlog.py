@@ -49,7 +49,12 @@ def parse(text: str) -> list[Task]:
 
 
 def read(path: Path) -> list[Task]:
-    return parse(path.read_text(encoding="utf-8")) if path.exists() else []
+    from ..errors import BudgetError
+
+    try:
+        return parse(path.read_text(encoding="utf-8")) if path.exists() else []
+    except UnicodeDecodeError:
+        raise BudgetError(f"{path}: not UTF-8 text; save it as UTF-8 (left untouched)") from None
 
 
 def find(tasks: list[Task], needle: str) -> Task:

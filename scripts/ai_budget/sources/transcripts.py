@@ -7,6 +7,7 @@ totals are comparable; de-duplication lives in analysis/dedup.py.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import re
@@ -266,7 +267,9 @@ def project_dir_name(cwd: Path) -> str:
 
 
 def find_session_by_id(roots: list[Path], session_id: str) -> Path | None:
+    if "/" in session_id or os.sep in session_id:  # an id names a file, never a path
+        return None
     for root in roots:
-        for candidate in root.glob(f"*/{session_id}.jsonl"):
+        for candidate in root.glob(f"*/{glob.escape(session_id)}.jsonl"):  # the id literally, never a pattern
             return candidate
     return None
