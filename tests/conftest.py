@@ -124,7 +124,8 @@ def run_cli(*argv, input=None, timeout=30, **popen):
     (CompletedProcess, seconds taken)."""
     started = time.monotonic()
     proc = subprocess.run([sys.executable, "-S", str(REPO / "scripts" / "budget.py"), *argv], env=os.environ.copy(),
-                          input=input, capture_output=True, text=True, timeout=timeout, **popen)
+                          input=input, stdout=popen.pop("stdout", subprocess.PIPE), stderr=subprocess.PIPE,
+                          text=True, timeout=timeout, **popen)
     return proc, time.monotonic() - started
 
 

@@ -149,3 +149,47 @@ def test_a_session_id_is_taken_literally(env, capsys):
         code, out, err = run(capsys, "tokens", "--session", pattern)
         assert code == 2 and "no transcript for session" in err, pattern
     assert run(capsys, "tokens", "--session", "abc")[0] == 0
+
+
+@pytest.mark.parametrize("content", ["{broken", '{"alerts": {"warn_at": null}}'])
+def test_check_markdown_exits_0_and_names_a_malformed_budget(env, capsys, content):
+    (env.budget / "budget.json").write_text(content)
+    code, out, err = run(capsys, "check", "--markdown", "--no-fetch")
+    assert code == 0 and out.startswith("**ai-budget could not make the brief:** budget.json: ") and err == ""
+
+
+def test_check_markdown_exits_0_on_an_internal_error_without_its_text(env, capsys, monkeypatch):
+    from ai_budget.outputs import brief
+
+    def leaky(*a, **k):
+        raise ValueError(f"Invalid header value b'Bearer {TOKEN}'")
+    monkeypatch.setattr(brief, "markdown", leaky)
+    code, out, err = run(capsys, "check", "--markdown", "--no-fetch")
+    assert code == 0 and "internal error (ValueError)" in out and TOKEN not in out + err
+
+
+@pytest.mark.parametrize("argv, code", [(("report", "daily"), 1), (("hook", "session-start"), 0), (("statusline",), 0)])
+def test_the_guard_catches_what_slips_through_without_its_text(env, capsys, monkeypatch, argv, code):
+    from ai_budget import cli
+
+    def leaky(args, now):
+        raise ValueError(f"Invalid header value b'Bearer {TOKEN}'")
+    monkeypatch.setattr(cli, "_handler", lambda command: leaky)
+    got, out, err = run(capsys, *argv)
+    assert got == code and TOKEN not in out + err
+    if code:
+        assert err == "budget report: internal error (ValueError); nothing more is shown, as its details could hold secrets\n"
+    else:
+        assert out == err == ""
+
+
+def test_a_closed_pipe_ends_quietly(env):
+    import os
+
+    reader, writer = os.pipe()
+    os.close(reader)  # as `| head -1` does once it has its line
+    try:
+        proc, _ = run_cli("backlog", stdout=writer)
+    finally:
+        os.close(writer)
+    assert proc.stderr == "" and proc.returncode == 1
