@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import http.server
 import json
+import os
+import subprocess
 import sys
 import threading
 import time
@@ -115,6 +117,16 @@ def run(capsys, *argv):
     code = cli.main(list(argv))
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def run_cli(*argv, input=None, timeout=30, **popen):
+    """The CLI as Claude Code runs it, in a child process (env from the fixtures):
+    (CompletedProcess, seconds taken)."""
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-S", str(REPO / "scripts" / "budget.py"), *argv], env=os.environ.copy(),
+                          input=input, stdout=popen.pop("stdout", subprocess.PIPE), stderr=subprocess.PIPE,
+                          text=True, timeout=timeout, **popen)
+    return proc, time.monotonic() - started
 
 
 def run_json(capsys, *argv):

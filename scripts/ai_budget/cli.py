@@ -133,6 +133,33 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse(sys.argv[1:] if argv is None else list(argv))
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # `budget report | head -1`: the reader has all it wanted
+        _silence_stdout()
+        return 1
+    except Exception as exc:  # noqa: BLE001 - the last net; each known fault has its own fix and message
+        if args.command in FAST:  # Claude Code runs these on every message: never break the session
+            return 0
+        # The type only: an exception's text can quote a header value (the token).
+        sys.stderr.write(f"budget {args.command}: internal error ({type(exc).__name__}); nothing more is shown, "
+                         "as its details could hold secrets\n")
+        return 1
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's final flush cannot raise again."""
+    import os
+
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def _run(args) -> int:
     as_json = getattr(args, "json", False)
     try:
         result = _handler(args.command)(args, now_utc())
@@ -141,8 +168,6 @@ def main(argv=None) -> int:
         if as_json:
             print(json.dumps({"ok": False, "error": str(exc), "exit_code": exc.exit_code}))
         return exc.exit_code
-    except KeyboardInterrupt:
-        return 130
     # --markdown is read by Claude (stderr merges into the skill's text): the brief names problems itself.
     warnings = result.warnings + ([] if getattr(args, "markdown", False) else notices.drain())
     for warning in warnings:
@@ -151,7 +176,8 @@ def main(argv=None) -> int:
         payload = {"ok": result.code == 0, **result.data}
         if warnings:
             payload["warnings"] = warnings
-        print(json.dumps(payload, indent=2, default=str))
+        print(json.dumps(payload, indent=2, default=str, allow_nan=False))  # a bare NaN is not JSON
     elif result.text:
         print(result.text)
+    sys.stdout.flush()  # a closed pipe shows here, inside the guard
     return result.code

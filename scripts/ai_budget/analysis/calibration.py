@@ -8,9 +8,13 @@ per-session means gave 2.93 %/card for its own example; the true value is
 
 from __future__ import annotations
 
-import math
 
 from ..errors import BudgetError
+
+# Bounds far above any real session; a 309-digit unit count overflowed float arithmetic later.
+MAX_UNITS = 1_000_000
+MAX_PCT_DELTA = 1000.0
+MAX_OUTPUT_TOKENS = 10**12
 
 
 def validate_sample(units, pct_delta, output_tokens=None) -> tuple[int, float, int | None]:
@@ -18,23 +22,24 @@ def validate_sample(units, pct_delta, output_tokens=None) -> tuple[int, float, i
     try:
         units_i = int(str(units))
     except ValueError:
-        raise BudgetError(f"units: must be a positive whole number, got {units!r}") from None
-    if units_i <= 0:
-        raise BudgetError(f"units: must be a positive whole number, got {units!r}")
+        raise BudgetError(f"units: must be a positive whole number, got {str(units)[:40]!r}") from None
+    if not 0 < units_i <= MAX_UNITS:
+        raise BudgetError(f"units: must be a whole number from 1 to {MAX_UNITS:,}, got {str(units)[:40]!r}")
     try:
         pct = float(pct_delta)
     except (TypeError, ValueError):
         raise BudgetError(f"five_hour_pct_delta: must be a number ≥ 0, got {pct_delta!r}") from None
-    if not math.isfinite(pct) or pct < 0:
-        raise BudgetError(f"five_hour_pct_delta: must be a finite number ≥ 0, got {pct_delta!r}")
+    if not 0 <= pct <= MAX_PCT_DELTA:  # NaN fails too
+        raise BudgetError(f"five_hour_pct_delta: must be a number from 0 to {MAX_PCT_DELTA:g}, got {str(pct_delta)[:40]!r}")
     tokens = None
     if output_tokens is not None:
         try:
             tokens = int(str(output_tokens))
         except ValueError:
             raise BudgetError(f"output_tokens: must be a whole number ≥ 0, got {output_tokens!r}") from None
-        if tokens < 0:
-            raise BudgetError(f"output_tokens: must be a whole number ≥ 0, got {output_tokens!r}")
+        if not 0 <= tokens <= MAX_OUTPUT_TOKENS:
+            raise BudgetError(f"output_tokens: must be a whole number from 0 to {MAX_OUTPUT_TOKENS:,}, "
+                              f"got {str(output_tokens)[:40]!r}")
     return units_i, pct, tokens
 
 

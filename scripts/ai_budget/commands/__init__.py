@@ -5,7 +5,11 @@ Each `run(args, now)` returns a Result; cli.py prints it as text or JSON.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
+
+STDIN_LIMIT = 1 << 20
+STDIN_WAIT_S = 1.0  # Claude Code writes its JSON at once; a parent that never closes stdin must not hang us
 
 
 @dataclass
@@ -31,3 +35,31 @@ def synced_prices(budget: dict):
         notices.add(f"{skipped:,} transcript line(s) with usage skipped: they cannot be represented "
                     "(JSON nested too deep, a token count or a time out of range)")
     return prices
+
+
+def read_stdin(limit: int = STDIN_LIMIT, wait_s: float = STDIN_WAIT_S) -> str:
+    """What Claude Code wrote on stdin, read for at most `wait_s` seconds and `limit`
+    bytes; whatever arrived by then is the input. A terminal is empty input."""
+    import os
+    import select
+    import time
+
+    stream = sys.stdin
+    try:
+        if stream is None or stream.isatty():
+            return ""
+        fd = stream.fileno()
+    except (OSError, ValueError):  # closed, or an in-memory stream (tests): nothing can block
+        return stream.read(limit) if stream is not None and not stream.closed else ""
+    chunks, size, deadline = [], 0, time.monotonic() + wait_s
+    while size < limit and (left := deadline - time.monotonic()) > 0:
+        try:
+            ready = select.select([fd], [], [], left)[0]
+        except (OSError, ValueError):  # Windows: select works on sockets only
+            return stream.read(limit)
+        chunk = os.read(fd, min(1 << 16, limit - size)) if ready else b""
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks).decode("utf-8", errors="replace")

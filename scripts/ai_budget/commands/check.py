@@ -88,9 +88,26 @@ def gather(args, now) -> dict:
                                          "start_trusted": snapshot.get("trusted", False)}}
 
 
+def markdown_problem(problem: str) -> Result:
+    """--markdown always exits 0 (Claude Code aborts a skill whose ! command fails): the problem is the brief."""
+    return Result(data={}, text=f"**ai-budget could not make the brief:** {problem}. "
+                                f"Fix that, then run `{paths.cli_command('check')}` to confirm.")
+
+
 def run(args, now) -> Result:
     if args.json and args.markdown:
         raise BudgetError("--json and --markdown: choose one")
+    if not args.markdown:
+        return _brief(args, now)
+    try:
+        return _brief(args, now)
+    except BudgetError as exc:
+        return markdown_problem(str(exc))
+    except Exception as exc:  # noqa: BLE001 - the type only: an exception's text could hold a secret
+        return markdown_problem(f"internal error ({type(exc).__name__})")
+
+
+def _brief(args, now) -> Result:
     data = gather(args, now)
     problem = data["claude"].get("problem")
     text = brief.markdown(data, now) if args.markdown else brief.text(data, now)

@@ -20,7 +20,7 @@ from ..outputs.statusline import level
 from ..sources import transcripts, utilisation
 from ..state import budget_file, session_state
 from ..timefmt import countdown, iso, parse_iso
-from . import Result
+from . import Result, read_stdin
 
 CONTEXT_LIMIT = 1500
 LEVELS = ("normal", "warning", "critical")
@@ -33,7 +33,7 @@ NOTICEABLE_BYTES = 20 << 20
 
 
 def _payload() -> dict:
-    raw = sys.stdin.read(1 << 20) if not sys.stdin.isatty() else ""
+    raw = read_stdin()
     data = json.loads(raw) if raw.strip() else {}
     return data if isinstance(data, dict) else {}
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 from .. import paths
@@ -19,7 +18,7 @@ from ..analysis import pace
 from ..outputs import statusline as line
 from ..sources import statusline_snapshot, transcripts
 from ..timefmt import duration, parse_iso
-from . import Result
+from . import Result, read_stdin
 
 FALLBACK = "budget: –"
 SNAPSHOT_EVERY_S = 20  # unchanged values: refresh the snapshot's age at most this often
@@ -99,7 +98,7 @@ def run(args, now) -> Result:
     try:
         from ..state import budget_file
 
-        stdin_text = sys.stdin.read(1 << 20) if not sys.stdin.isatty() else ""
+        stdin_text = read_stdin()
         payload = json.loads(stdin_text) if stdin_text.strip() else {}
         if not isinstance(payload, dict):
             payload = {}

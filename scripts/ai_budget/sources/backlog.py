@@ -55,7 +55,7 @@ def read(path: Path) -> list[Task]:
     try:
         return parse(path.read_text(encoding="utf-8-sig")) if path.exists() else []
     except UnicodeDecodeError:
-        raise BudgetError(f"{path}: not UTF-8 text; left untouched") from None
+        raise BudgetError(f"{path}: not UTF-8 text; save it as UTF-8 (left untouched)") from None
 
 
 def find(tasks: list[Task], needle: str) -> Task:

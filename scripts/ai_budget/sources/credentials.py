@@ -114,6 +114,13 @@ def read() -> Credential:
 
 
 def _checked(cred: Credential) -> Credential:
+    # A header value may hold only visible ASCII; anything else (a pasted newline) made
+    # http.client raise an error that quotes the whole header, token included.
+    if not all("!" <= ch <= "~" for ch in cred.token):
+        raise SourceUnavailable(
+            f"Claude OAuth token from {cred.source} contains a character not allowed in a token "
+            "(whitespace, a control character or non-ASCII); run `claude` and log in again"
+        )
     if cred.expires_at_ms and cred.expires_at_ms / 1000 < time.time():
         raise SourceUnavailable(
             f"Claude OAuth token from {cred.source} has expired; run `claude` once to refresh it "

@@ -7,9 +7,11 @@ totals are comparable; de-duplication lives in analysis/dedup.py.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -292,9 +294,11 @@ def iter_transcripts(roots: list[Path]):
                             stack.append(item.path)
                         elif item.name.endswith(".jsonl"):
                             try:
-                                found.append((item.path, item.stat()))
+                                st = item.stat()
                             except OSError:
-                                pass
+                                continue
+                            if stat.S_ISREG(st.st_mode):  # opening a FIFO named *.jsonl blocks for ever
+                                found.append((item.path, st))
             except OSError:
                 continue
         for full, st in sorted(found, key=lambda item: item[0]):
@@ -377,7 +381,7 @@ def session_files(main_file: Path) -> list[Path]:
     files = [main_file]
     sub = main_file.with_suffix("") / "subagents"
     if sub.is_dir():
-        files += sorted(p for p in sub.rglob("*.jsonl") if not p.is_symlink())
+        files += sorted(p for p in sub.rglob("*.jsonl") if not p.is_symlink() and p.is_file())  # no FIFOs
     return files
 
 
@@ -404,7 +408,9 @@ def project_dir_name(cwd: Path) -> str:
 
 
 def find_session_by_id(roots: list[Path], session_id: str) -> Path | None:
+    if "/" in session_id or os.sep in session_id:  # an id names a file, never a path
+        return None
     for root in roots:
-        for candidate in root.glob(f"*/{session_id}.jsonl"):
+        for candidate in root.glob(f"*/{glob.escape(session_id)}.jsonl"):  # the id literally, never a pattern
             return candidate
     return None

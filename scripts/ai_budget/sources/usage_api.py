@@ -2,16 +2,23 @@
 
 Behaves like the well-behaved clients (reference §1.6): successes cached for a
 few minutes, a 429 closes a gate until Retry-After (0 or absent: 5 minutes),
-one request at a time across processes, and the token never leaves memory.
+one request at a time across processes, and the token never leaves memory
+(nor this host: redirects are not followed). One deadline bounds each request,
+and a process waiting for another's request gives up in bounded time.
 """
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import json
 import os
 import re
 import shutil
+import socket
 import subprocess
+import threading
+import time
 import urllib.error
 import urllib.request
 from datetime import datetime, timedelta
@@ -19,13 +26,22 @@ from email.utils import parsedate_to_datetime
 
 from .. import paths
 from ..errors import SourceUnavailable
-from ..state.atomic import dump_json, locked, write_atomic
+from ..state.atomic import dump_json, write_atomic
 from ..timefmt import iso, now_utc, parse_iso
 from . import credentials
 
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
+
 CACHE_TTL_S = 180
 DEFAULT_BACKOFF_S = 300
-TIMEOUT_S = 10
+TIMEOUT_S = 10  # the whole request, not each read
+MAX_BACKOFF_S = 6 * 3600  # a Retry-After beyond this is a server bug, not a reason to go blind for days
+MAX_BODY = 1 << 20  # the real answer is about 1 KB
+MAX_PCT = 1000.0  # above 100 happens (overage); beyond this it is junk
+MAX_CENTS = 1e9
 FALLBACK_CLAUDE_VERSION = "2.1.0"
 
 
@@ -37,16 +53,36 @@ class RateLimited(SourceUnavailable):
 
 # ---------------------------------------------------------------- parsing (pure)
 
-def _pct(value):
+def _number(value, maximum: float):
+    """A finite number in [0, maximum], also from a string ("12"); None for anything else."""
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    return float(value)
+    try:
+        value = float(value)
+    except OverflowError:
+        return None
+    return value if 0 <= value <= maximum else None  # NaN fails both
 
 
-def _window(obj) -> dict | None:
+def _pct(value):
+    return _number(value, MAX_PCT)
+
+
+def _window(obj, key: str) -> dict | None:
+    """{'util', 'resets_at'}; a null utilization means 0 % (no window running), an
+    unusable one rejects the answer: a wrong number must never be stored."""
     if not isinstance(obj, dict):
         return None
-    return {"util": _pct(obj.get("utilization")), "resets_at": iso(parse_iso(obj.get("resets_at")))}
+    raw = obj.get("utilization")
+    util = _pct(raw)
+    if util is None and raw is not None:
+        raise ValueError(f"{key}.utilization is not a percentage: {raw!r:.40}")
+    return {"util": util, "resets_at": iso(parse_iso(obj.get("resets_at")))}
 
 
 def parse_usage(payload) -> dict:
@@ -57,10 +93,10 @@ def parse_usage(payload) -> dict:
     result = {"five_hour": None, "seven_day": None, "scoped_weekly": [], "binding": None, "extra_usage": None}
     for key in ("five_hour", "seven_day"):
         if key in payload:
-            win = _window(payload[key])
+            win = _window(payload[key], key)
             result[key] = win if win and win["util"] is not None else {"util": 0.0, "resets_at": None}
     for flat, label in (("seven_day_opus", "Opus"), ("seven_day_sonnet", "Sonnet")):
-        win = _window(payload.get(flat))
+        win = _window(payload.get(flat), flat)
         if win and win["util"] is not None and (win["util"] > 0 or win["resets_at"]):
             result["scoped_weekly"].append({"model": label, **win, "active": False})
     limits = payload.get("limits")
@@ -71,6 +107,8 @@ def parse_usage(payload) -> dict:
                 continue
             pct = _pct(item.get("percent"))
             if pct is None:
+                if item.get("percent") is not None and item.get("kind") in ("session", "weekly_all"):
+                    raise ValueError(f"limits[{item.get('kind')}].percent is not a percentage: {item['percent']!r:.40}")
                 continue
             resets = iso(parse_iso(item.get("resets_at")))
             kind = item.get("kind")
@@ -95,7 +133,8 @@ def parse_usage(payload) -> dict:
     extra = payload.get("extra_usage")
     if isinstance(extra, dict):
         def dollars(value):
-            return round(value / 100, 2) if _pct(value) is not None else None  # API sends cents
+            cents = _number(value, MAX_CENTS)  # the API sends cents
+            return round(cents / 100, 2) if cents is not None else None
         result["extra_usage"] = {
             "enabled": extra.get("is_enabled") is True,
             "used_usd": dollars(extra.get("used_credits")),
@@ -109,19 +148,18 @@ def parse_usage(payload) -> dict:
 
 
 def retry_after_seconds(value: str | None, now: datetime) -> int:
-    """Seconds or an HTTP date; 0, absent or junk → the default back-off."""
-    if value:
-        value = value.strip()
-        if value.isdigit():
-            seconds = int(value)
-            return seconds if seconds > 0 else DEFAULT_BACKOFF_S
+    """Seconds or an HTTP date, capped at MAX_BACKOFF_S; 0, absent, past or junk
+    (non-ASCII digits too) → the default back-off. Never raises: the gate must be written."""
+    seconds = 0.0
+    value = value.strip() if isinstance(value, str) else ""
+    if value.isascii() and value.isdigit():
+        seconds = int(value) if len(value) < 10 else MAX_BACKOFF_S
+    elif value:
         try:
-            when = parsedate_to_datetime(value)
-            seconds = int((when - now).total_seconds())
-            return seconds if seconds > 0 else DEFAULT_BACKOFF_S
-        except (TypeError, ValueError):
+            seconds = (parsedate_to_datetime(value) - now).total_seconds()
+        except (TypeError, ValueError, IndexError, OverflowError):
             pass
-    return DEFAULT_BACKOFF_S
+    return int(min(seconds, MAX_BACKOFF_S)) if seconds > 0 else DEFAULT_BACKOFF_S
 
 
 # ---------------------------------------------------------------- HTTP
@@ -140,6 +178,69 @@ def claude_code_version() -> str:
     return FALLBACK_CLAUDE_VERSION
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect would carry the Authorization header to wherever it points."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None  # urllib then raises HTTPError with the 3xx code
+
+
+class _Deadline:
+    """Cuts every connection its opener made once `seconds` have passed. A socket
+    timeout restarts with every byte, so a server sending one byte a second was
+    never timed out (and held the fetch lock that check and the hooks wait on)."""
+
+    def __init__(self, seconds: float):
+        self.socks: list = []
+        self.expired = False
+        self.timer = threading.Timer(seconds, self._cut)
+        self.timer.daemon = True
+
+    def _cut(self):
+        self.expired = True
+        for sock in self.socks:
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)  # the plain socket's, even under TLS
+
+    def _connection(self, base):
+        deadline = self
+
+        class Connection(base):
+            def connect(self):
+                super().connect()
+                deadline.socks.append(self.sock)
+                if deadline.expired:
+                    deadline._cut()
+
+        return Connection
+
+    def opener(self):
+        deadline = self
+
+        class HTTP(urllib.request.HTTPHandler):
+            def http_open(self, req):
+                return self.do_open(deadline._connection(http.client.HTTPConnection), req)
+
+        class HTTPS(urllib.request.HTTPSHandler):
+            def https_open(self, req):
+                return self.do_open(deadline._connection(http.client.HTTPSConnection), req, context=self._context)
+
+        return urllib.request.build_opener(HTTP, HTTPS, _NoRedirect)
+
+
+def _read_capped(resp) -> bytes:
+    length = resp.headers.get("Content-Length")
+    if length and length.strip().isascii() and length.strip().isdigit() and int(length) > MAX_BODY:
+        raise SourceUnavailable(f"usage API: response of {int(length):,} bytes is over the {MAX_BODY:,}-byte cap; ignored")
+    chunks, size = [], 0
+    while chunk := resp.read(64 * 1024):
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise SourceUnavailable(f"usage API: response over the {MAX_BODY:,}-byte cap; ignored")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def request_usage(token: str, now: datetime) -> dict:
     url = paths.api_base() + "/api/oauth/usage"
     req = urllib.request.Request(url, headers={
@@ -148,9 +249,14 @@ def request_usage(token: str, now: datetime) -> dict:
         "User-Agent": f"claude-code/{os.environ.get('AI_BUDGET_CLAUDE_VERSION') or claude_code_version()}",
         "Accept": "application/json",
     })
+    timed_out = SourceUnavailable(f"usage API: no answer within {TIMEOUT_S}s")
+    deadline = _Deadline(TIMEOUT_S)
+    deadline.timer.start()
     try:
-        with urllib.request.urlopen(req, timeout=TIMEOUT_S) as resp:
-            body = resp.read()
+        with deadline.opener().open(req, timeout=TIMEOUT_S) as resp:
+            body = _read_capped(resp)
+    except SourceUnavailable:
+        raise
     except urllib.error.HTTPError as exc:
         if exc.code == 429:
             wait = retry_after_seconds(exc.headers.get("Retry-After"), now)
@@ -162,21 +268,28 @@ def request_usage(token: str, now: datetime) -> dict:
             raise SourceUnavailable("usage API: token rejected (401, expired or revoked); run `claude` to log in again") from None
         if exc.code == 403:
             raise SourceUnavailable("usage API: forbidden (403); the token lacks the user:profile scope — log in with `claude`, not a setup-token") from None
+        if 300 <= exc.code < 400:
+            raise SourceUnavailable(f"usage API: redirected (HTTP {exc.code}); not followed, so the login never leaves the API's host") from None
         if exc.code >= 500:
             raise SourceUnavailable(f"usage API: server error {exc.code}; try again later") from None
         raise SourceUnavailable(f"usage API: unexpected HTTP {exc.code}") from None
     except TimeoutError:
-        raise SourceUnavailable(f"usage API: no answer within {TIMEOUT_S}s") from None
+        raise timed_out from None
     except urllib.error.URLError as exc:
         reason = exc.reason
-        if isinstance(reason, TimeoutError) or "timed out" in str(reason):
-            raise SourceUnavailable(f"usage API: no answer within {TIMEOUT_S}s") from None
-        raise SourceUnavailable(f"usage API unreachable ({reason})") from None
-    except OSError as exc:
-        raise SourceUnavailable(f"usage API unreachable ({exc.__class__.__name__})") from None
+        if deadline.expired or isinstance(reason, TimeoutError) or "timed out" in str(reason):
+            raise timed_out from None
+        raise SourceUnavailable(f"usage API unreachable ({reason.__class__.__name__})") from None
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        # Never the exception's text: http.client quotes header values in some of them.
+        raise (timed_out if deadline.expired else SourceUnavailable(f"usage API unreachable ({exc.__class__.__name__})")) from None
+    finally:
+        deadline.timer.cancel()
+    if deadline.expired:  # cut mid-body: what arrived is not the answer
+        raise timed_out
     try:
         return parse_usage(json.loads(body))
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise SourceUnavailable(f"usage API: unusable response ({exc})") from None
 
 
@@ -194,24 +307,53 @@ def _read_cache() -> dict:
         return {}
 
 
+@contextlib.contextmanager
+def _request_slot(path):
+    """The one-request-at-a-time lock on `<path>.lock`, waited for at most a bit
+    longer than a request may take. Yields whether another process held it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "a+b") as handle:
+        if fcntl is None:  # Windows: no advisory locks
+            yield False
+            return
+        give_up, waited = time.monotonic() + TIMEOUT_S + 2, False
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= give_up:
+                    raise SourceUnavailable("usage API: another process's request is still running; "
+                                            "showing the last values") from None
+                waited = True
+                time.sleep(0.05)
+        try:
+            yield waited
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
 def fetch(now: datetime | None = None, force: bool = False, max_age: float = CACHE_TTL_S) -> dict:
     """{'usage': parsed, 'fetched_at': iso, 'from_cache': bool, 'credential': Credential}.
     Raises SourceUnavailable (RateLimited while the gate is closed)."""
     now = now or now_utc()
     cred = credentials.read()
     path = cache_path()
-    with locked(path):
+    with _request_slot(path) as waited:
         cache = _read_cache()
         if cache.get("token_fp") != cred.fingerprint:
             cache = {"token_fp": cred.fingerprint}
         fetched_at = parse_iso(cache.get("fetched_at"))
-        if not force and fetched_at and cache.get("usage") and (now - fetched_at).total_seconds() < max_age:
+        # After waiting, the other process's fresh answer is the answer, even with --force.
+        if (waited or not force) and fetched_at and cache.get("usage") and (now - fetched_at).total_seconds() < max_age:
             return {"usage": cache["usage"], "fetched_at": cache["fetched_at"], "from_cache": True, "credential": cred}
         blocked = parse_iso(cache.get("blocked_until"))
         if blocked and blocked > now:
             raise RateLimited(
                 f"usage API rate-limited; next attempt after {blocked.astimezone().strftime('%H:%M')}", blocked
             )
+        if waited:  # the other process's request just failed: a second one would double the wait
+            raise SourceUnavailable("usage API: another process's request just failed; showing the last values")
         try:
             usage = request_usage(cred.token, now)
         except RateLimited as exc:

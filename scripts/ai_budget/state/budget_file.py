@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import math
 from pathlib import Path
 
 from ..errors import BudgetError
@@ -156,44 +155,113 @@ def fill_defaults(data: dict) -> dict:
 
 # ---------------------------------------------------------------- validation
 
-def _number(value, field: str, minimum: float | None = 0, allow_none: bool = True):
+SECTIONS = ("claude", "copilot", "gemini", "calibration", "alerts", "pricing_overrides")
+MAX_PCT = 1000.0  # utilisation above 100 happens (overage); beyond this it is junk
+MAX_NUMBER = 1e15  # counts, totals and prices: far above any real one, and exact as a float
+PRICE_KEYS = ("input", "output", "cache_write_5m", "cache_write_1h", "cache_read", "fast_multiplier")
+
+
+def _bad(field: str, what: str, value) -> BudgetError:
+    return BudgetError(f"budget.json: field '{field}' must be {what}, got {repr(value)[:40]}")
+
+
+def _number(value, field: str, maximum: float = MAX_NUMBER, allow_none: bool = True):
+    """A number in [0, maximum]. Compared before any float(): an integer past float
+    range must be refused, not overflow."""
     if value is None and allow_none:
         return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise BudgetError(f"budget.json: field '{field}' must be a number, got {value!r}")
-    if minimum is not None and value < minimum:
-        raise BudgetError(f"budget.json: field '{field}' must be ≥ {minimum}, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= maximum:
+        raise _bad(field, f"a number from 0 to {maximum:g}", value)  # NaN fails the range too
+
+
+def _count(value, field: str):
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_NUMBER:
+        raise _bad(field, "a whole number ≥ 0", value)
+
+
+def _text(value, field: str, allow_none: bool = True):
+    if not (isinstance(value, str) or (value is None and allow_none)):
+        raise _bad(field, "a string" + (" or null" if allow_none else ""), value)
+
+
+def _object(value, field: str, allow_none: bool = False) -> dict:
+    if not (isinstance(value, dict) or (value is None and allow_none)):
+        raise _bad(field, "an object" + (" or null" if allow_none else ""), value)
+    return value or {}
+
+
+def check_shape(data) -> None:
+    """Enough structure for migration and defaults to work on."""
+    if not isinstance(data, dict):
+        raise BudgetError("budget.json: top level must be a JSON object")
+    for section in SECTIONS:
+        if section in data and not isinstance(data[section], dict):
+            raise BudgetError(f"budget.json: field '{section}' must be an object")
+
+
+def _validate_claude(claude: dict) -> None:
+    for key in ("five_hour_util", "seven_day_util"):
+        _number(claude.get(key), f"claude.{key}", MAX_PCT)
+    for key in ("plan", "rate_limit_tier", "source", "binding", "five_hour_resets_at", "seven_day_resets_at",
+                "last_fetched"):
+        _text(claude.get(key), f"claude.{key}")
+    scoped = claude.get("scoped_weekly")
+    if not isinstance(scoped, list):
+        raise _bad("claude.scoped_weekly", "a list", scoped)
+    for i, entry in enumerate(scoped):
+        where = f"claude.scoped_weekly[{i}]"
+        _object(entry, where)
+        _text(entry.get("model"), f"{where}.model", allow_none=False)
+        _number(entry.get("util"), f"{where}.util", MAX_PCT)
+        _text(entry.get("resets_at"), f"{where}.resets_at")
+        if not isinstance(entry.get("active", False), bool):
+            raise _bad(f"{where}.active", "true or false", entry["active"])
+    extra = _object(claude.get("extra_usage"), "claude.extra_usage", allow_none=True)
+    if not isinstance(extra.get("enabled", False), bool):
+        raise _bad("claude.extra_usage.enabled", "true or false", extra["enabled"])
+    for key in ("used_usd", "limit_usd"):
+        _number(extra.get(key), f"claude.extra_usage.{key}")
+    _number(extra.get("utilization"), "claude.extra_usage.utilization", MAX_PCT)
+    _text(extra.get("currency"), "claude.extra_usage.currency")
+
+
+def _validate_prices(overrides: dict) -> None:
+    for model, spec in overrides.items():
+        where = f"pricing_overrides.{model}"
+        _object(spec, where)
+        for key in PRICE_KEYS:
+            _number(spec.get(key), f"{where}.{key}", allow_none=key not in ("input", "output"))
+        for tier in ("fast", "long_context"):
+            for key, value in _object(spec.get(tier), f"{where}.{tier}", allow_none=True).items():
+                _number(value, f"{where}.{tier}.{key}", allow_none=False)
 
 
 def validate(data) -> dict:
-    if not isinstance(data, dict):
-        raise BudgetError("budget.json: top level must be a JSON object")
-    for section in ("claude", "copilot", "gemini", "calibration", "alerts", "pricing_overrides"):
-        if section in data and not isinstance(data[section], dict):
-            raise BudgetError(f"budget.json: field '{section}' must be an object")
-    claude = data.get("claude", {})
-    for key in ("five_hour_util", "seven_day_util"):
-        _number(claude.get(key), f"claude.{key}")
-    copilot = data.get("copilot", {})
-    if copilot.get("unit") not in (None, *COPILOT_UNITS):
-        raise BudgetError(f"budget.json: field 'copilot.unit' must be one of {', '.join(COPILOT_UNITS)}")
-    for key in ("used", "limit"):
-        _number(copilot.get(key), f"copilot.{key}")
-    gemini = data.get("gemini", {})
-    for key in ("used", "limit"):
-        _number(gemini.get(key), f"gemini.{key}")
-    for name, entry in data.get("calibration", {}).items():
-        if not isinstance(entry, dict):
-            raise BudgetError(f"budget.json: field 'calibration.{name}' must be an object")
-        for key in ("samples", "token_samples"):
-            count = entry.get(key, 0)
-            if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-                raise BudgetError(f"budget.json: field 'calibration.{name}.{key}' must be a whole number ≥ 0")
-        for key in ("units_total", "pct_total", "token_units_total", "output_tokens_total"):
-            _number(entry.get(key, 0), f"calibration.{name}.{key}")
-    alerts = data.get("alerts", {})
+    """Every field this version reads, by type and range, after migration and
+    defaults (so a null is told from a missing key); unknown keys are left alone."""
+    check_shape(data)
+    _validate_claude(data["claude"])
+    copilot = data["copilot"]
+    if copilot.get("unit") not in COPILOT_UNITS:
+        raise _bad("copilot.unit", f"one of {', '.join(COPILOT_UNITS)}", copilot.get("unit"))
+    gemini = data["gemini"]
+    for section, name in ((copilot, "copilot"), (gemini, "gemini")):
+        for key in ("used", "limit"):
+            _number(section.get(key), f"{name}.{key}")
+        for key in ("plan", "resets_at", "last_updated", "status", "unit"):
+            _text(section.get(key), f"{name}.{key}")
+    for name, entry in data["calibration"].items():
+        where = f"calibration.{name}"
+        _object(entry, where)
+        _text(entry.get("unit"), f"{where}.unit", allow_none=False)
+        for key in ("samples", "token_samples", "units_total", "token_units_total"):
+            _count(entry.get(key), f"{where}.{key}")
+        for key in ("pct_total", "output_tokens_total", "avg_5h_pct", "avg_output_tokens"):
+            _number(entry.get(key), f"{where}.{key}", allow_none=key.startswith("avg"))
+    alerts = data["alerts"]
     for key in ("warn_at", "critical_at", "block_at"):
-        _number(alerts.get(key), f"alerts.{key}")
+        _number(alerts.get(key), f"alerts.{key}", MAX_PCT, allow_none=key == "block_at")
+    _validate_prices(data["pricing_overrides"])
     return data
 
 
@@ -203,9 +271,18 @@ def load(path: Path) -> dict:
     """The current state; the template when the file does not exist yet."""
     if not path.exists():
         return default_budget()
-    data = read_json_file(path, "budget.json")
-    validate(data)
-    return fill_defaults(migrate(data))
+    try:
+        data = read_json_file(path, "budget.json")
+    except ValueError:  # past Python's 4,300-digit limit for integers
+        raise BudgetError("budget.json: a number has more than 4,300 digits; left untouched") from None
+    check_shape(data)
+    original = copy.deepcopy(data)
+    try:
+        data = migrate(data)
+    except (TypeError, ValueError, OverflowError):
+        validate(fill_defaults(original))  # names the field at fault
+        raise BudgetError("budget.json: an old-schema value cannot be migrated; left untouched") from None
+    return validate(fill_defaults(data))
 
 
 @contextlib.contextmanager

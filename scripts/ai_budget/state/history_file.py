@@ -39,7 +39,10 @@ def read(path: Path) -> dict:
             if len(parts) != len(COLUMNS):
                 raise ValueError
             ints = [int(x) for x in parts[2:7]]
-            rows[(parts[0], parts[1])] = (*ints, float(parts[7]), int(parts[8]))
+            cost = float(parts[7])
+            if not 0 <= cost < 1e15:  # "nan" parses, and a NaN cost made report --json invalid
+                raise ValueError
+            rows[(parts[0], parts[1])] = (*ints, cost, int(parts[8]))
         except ValueError:
             raise BudgetError(f"{path}: line {n} is not a history row ({len(COLUMNS)} tab-separated fields); "
                               "file left untouched") from None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import gc
 import os
 import sqlite3
+import stat
 import sys
 import time
 from pathlib import Path
@@ -359,10 +360,11 @@ def _stat_only(roots, files):
     for path in files:
         root = transcripts.root_of(path, roots)
         try:
-            if root is not None:
-                yield root, str(path), os.stat(path)
+            st = os.stat(path)
         except OSError:
-            pass
+            continue
+        if root is not None and stat.S_ISREG(st.st_mode):  # opening a FIFO blocks for ever
+            yield root, str(path), st
 
 
 class _Batch:
