@@ -251,3 +251,21 @@ def test_check_shows_local_usage_from_the_index(env, capsys):
     code, data, _ = run_json(capsys, "check", "--no-fetch")
     assert data["local"]["today"]["output_tokens"] == 5 and data["local"]["window"] is None
     assert "Local    today 15 tokens" in run(capsys, "check", "--no-fetch")[1]
+
+
+def test_report_blocks_placed_by_a_reset_read_from_the_usage_api(env, api, capsys, clock):
+    """Through the CLI: `fetch` stores the API's resets_at; `report blocks` places the active window by it."""
+    from datetime import timedelta
+
+    from ai_budget.timefmt import iso
+    from conftest import write_credentials
+
+    now = clock["now"]
+    write_credentials(env.claude)
+    resets = now + timedelta(minutes=70)
+    api.answer(200, {"five_hour": {"utilization": 30.0, "resets_at": iso(resets)},
+                     "seven_day": {"utilization": 5.0, "resets_at": iso(now + timedelta(days=2))}})
+    assert run(capsys, "fetch")[0] == 0
+    write_session(env.projects, [line(mid="m1", rid="r1", ts=iso(now - timedelta(minutes=20)).replace("Z", ".000Z"))])
+    active = run_json(capsys, "report", "blocks")[1]["blocks"][-1]
+    assert active["window"] == "usage-api" and active["endTime"] == iso(resets).replace("Z", ".000Z")

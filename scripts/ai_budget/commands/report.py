@@ -70,7 +70,7 @@ def history_rows(home, machine: str, warnings: list) -> list:
 
 def known_resets(budget: dict) -> list[int]:
     """Real 5-hour window ends we have seen (usage API or status line)."""
-    ends = [(budget["claude"].get("five_hour") or {}).get("resets_at")]
+    ends = [budget["claude"].get("five_hour_resets_at")]  # stored flat (schema 3)
     snap = statusline_snapshot.read()
     if snap:
         ends.append((snap.get("five_hour") or {}).get("resets_at"))
