@@ -20,7 +20,8 @@ sys.path.insert(0, str(REPO / "scripts"))
 
 from ai_budget import cli  # noqa: E402
 
-CORPUS = REPO.parent / "shared" / "corpus-public"
+# Real public transcripts (MIT, see its SOURCES.md) with ccusage 20.0.24's figures: parity runs in every clone.
+CORPUS = REPO / "tests" / "fixtures" / "corpus-public"
 # A fake token; assembled so no committed file holds the real-token pattern.
 TOKEN = "-".join(["sk", "ant", "oat01", "FAKE_TEST_VALUE_that_must_never_leak_0123"])
 

@@ -93,7 +93,7 @@ def test_pricing_rules():
     assert custom.cost("claude-nope", ts, 1_000_000, 0, 0, 0, 0) == pytest.approx(1.0)
 
 
-@pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus-public not present")
+@pytest.mark.skipif(not CORPUS.is_dir(), reason="tests/fixtures/corpus-public not present")
 def test_corpus_parity_and_agreement(env, monkeypatch, capsys):
     monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(CORPUS / "claude"))
     ours = run_json(capsys, "report", "daily", "--tz", "UTC")[1]

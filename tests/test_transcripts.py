@@ -201,7 +201,7 @@ def test_tokens_bad_input(env, capsys):
 
 # ---------------------------------------------------------------- public corpus
 
-needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus-public not present")
+needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason="tests/fixtures/corpus-public not present")
 
 
 @needs_corpus
