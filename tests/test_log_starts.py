@@ -10,7 +10,7 @@ import pytest
 
 from ai_budget import cli
 from ai_budget.timefmt import iso
-from conftest import line, run_json, write_credentials, write_session
+from conftest import line, run, run_json, write_credentials, write_session
 from test_workflow import ts, usage
 
 
@@ -148,3 +148,31 @@ def test_only_recent_terminal_checks_are_kept(env, api, capsys, noon):
         run_json(capsys, "check")
     kept = sorted(json.loads(p.read_text())["started_at"] for p in (env.cache / "sessions").glob("terminal-*.json"))
     assert kept == [iso(t0 + timedelta(hours=30))]  # the others are more than a day older
+
+
+def test_a_log_with_nothing_new_adds_no_sample(env, api, capsys, noon):
+    write_credentials(env.claude)
+    t0 = noon["now"]
+    reset = t0 + timedelta(hours=4)
+    api.answer(200, usage(10.0, reset))
+    run_json(capsys, "check", "--session", "s1")
+    transcript(env, "s1", [t0 + timedelta(minutes=10)])
+    noon["now"] = t0 + timedelta(hours=1)
+    api.answer(200, usage(20.0, reset))
+    assert run_json(capsys, "log", "--session", "s1", "--task", "feature:1", "--no-commit")[0] == 0
+    before = json.loads((env.budget / "budget.json").read_text())["calibration"]["feature"]
+
+    noon["now"] = t0 + timedelta(hours=2)  # no response since the first log; usage moved elsewhere
+    api.answer(200, usage(25.0, reset))
+    code, out, err = run(capsys, "log", "--session", "s1", "--task", "feature:1", "--lesson", "noted", "--no-commit")
+    assert code == 0, err
+    assert "Tokens: 0 output, 0 responses" in out and "no usage since the last log: calibration unchanged" in out
+    after = json.loads((env.budget / "budget.json").read_text())["calibration"]["feature"]
+    assert after == before
+    text = next((env.budget / "sessions").glob("*.md")).read_text()
+    assert text.count("feature 1 unit") == 2 and "noted" in text  # the section is still written
+    assert "**Calibration:** no usage since the last log: calibration unchanged" in text
+    from ai_budget.outputs import session_log
+    assert session_log.records(env.budget / "sessions")[-1]["calibration_tasks"] == []
+    assert run(capsys, "calibrate", "--rebuild")[0] == 0
+    assert json.loads((env.budget / "budget.json").read_text())["calibration"]["feature"] == before
