@@ -80,16 +80,22 @@ def test_terminal_check_from_an_earlier_window_is_not_adopted(env, api, capsys, 
     assert "claimed_by" not in terminal_check(env)
 
 
-def test_second_log_measures_from_the_first_logs_end(env, api, capsys, noon):
+def checked_session(env, api, capsys, noon, minutes):
+    """s1 checked at 10 % at noon, its responses `minutes` later, and 20 % an hour on."""
     write_credentials(env.claude)
     t0 = noon["now"]
     reset = t0 + timedelta(hours=4)
     api.answer(200, usage(10.0, reset))
     run_json(capsys, "check", "--session", "s1")
-    first = [t0 + timedelta(minutes=10), t0 + timedelta(minutes=20)]
-    transcript(env, "s1", first)
+    times = [t0 + timedelta(minutes=m) for m in minutes]
+    transcript(env, "s1", times)
     noon["now"] = t0 + timedelta(hours=1)
     api.answer(200, usage(20.0, reset))
+    return t0, reset, times
+
+
+def test_second_log_measures_from_the_first_logs_end(env, api, capsys, noon):
+    t0, reset, first = checked_session(env, api, capsys, noon, (10, 20))
     code, log1, _ = run_json(capsys, "log", "--session", "s1", "--task", "feature:1", "--no-commit")
     assert code == 0 and log1["delta"]["delta"] == 10.0 and log1["tokens"]["output_tokens"] == 2000
 
@@ -151,14 +157,7 @@ def test_only_recent_terminal_checks_are_kept(env, api, capsys, noon):
 
 
 def test_a_log_with_nothing_new_adds_no_sample(env, api, capsys, noon):
-    write_credentials(env.claude)
-    t0 = noon["now"]
-    reset = t0 + timedelta(hours=4)
-    api.answer(200, usage(10.0, reset))
-    run_json(capsys, "check", "--session", "s1")
-    transcript(env, "s1", [t0 + timedelta(minutes=10)])
-    noon["now"] = t0 + timedelta(hours=1)
-    api.answer(200, usage(20.0, reset))
+    t0, reset, _ = checked_session(env, api, capsys, noon, (10,))
     assert run_json(capsys, "log", "--session", "s1", "--task", "feature:1", "--no-commit")[0] == 0
     before = json.loads((env.budget / "budget.json").read_text())["calibration"]["feature"]
 
