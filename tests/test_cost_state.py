@@ -5,10 +5,12 @@ again, against the fake API's ground truth of every response."""
 
 import json
 import shutil
+from datetime import timezone
 from pathlib import Path
 
 import pytest
 
+from ai_budget.analysis import cost_state, reports
 from ai_budget.state import index
 from ai_budget.sources import transcripts
 from conftest import run, run_json
@@ -86,3 +88,46 @@ def test_bad_cost_state_lines_are_skipped(env, capsys):
                 '{"type":"cost-state", "modelUsage": {"m": {"outputTokens": 1.5}}}\n{"type":"cost-state"\n')
     code, t, _ = run_json(capsys, "tokens", str(folder / "parent.jsonl"))
     assert code == 0 and t["output_tokens"] + t["not_in_transcript"]["output_tokens"] == TRUTH["parent"]["output_tokens"]
+
+
+RESUMED = FIXTURE / "resumed-parent"
+
+
+# Another real capture (with a subagent): a, /compact, fork b of a, fork c of b, /compact in c, resume c,
+# resume a. a's last record (after its resume) fits inside c's first one field by field, but was
+# written later: it is not c's base. Both file orders: a fork's copy never takes its parent's line.
+@pytest.mark.parametrize("order", ["as-run", "reversed"])
+def test_a_parent_resumed_after_its_forks(env, capsys, order):
+    truth = json.loads((RESUMED / "truth.json").read_text())["sessions"]
+    folder = env.projects / "-tmp-proj"
+    names = {s: (s if order == "as-run" else f"{9 - i}-{s}") for i, s in enumerate(truth)}
+    shutil.copytree(RESUMED, folder, ignore=lambda _d, files: [f for f in files if f.endswith(".json")])
+    for session, name in names.items():
+        for path in sorted(folder.rglob(f"{session}*"), reverse=True):  # the subagent folder before the file
+            path.rename(path.with_name(path.name.replace(session, name, 1)))
+    for session, name in names.items():
+        t = run_json(capsys, "tokens", "--session", name)[1]
+        lines = {"responses": t["exchanges"], **{k: t[k] for k in KEYS}}
+        assert lines == truth[session]["lines"], session
+        assert {k: t[k] + t["not_in_transcript"][k] for k in KEYS} == \
+               {k: v for k, v in truth[session]["served"].items() if k != "responses"}, session
+        assert t["unattributed"]["total_tokens"] == 0
+    totals = run_json(capsys, "report", "session", "--tz", "UTC")[1]["totals"]
+    served = [sum(s["served"][k] for s in truth.values()) for k in KEYS]
+    assert [totals[f] + totals["notInTranscript"][f] for f in REPORT_KEYS] == served and "unattributed" not in totals
+
+
+def test_an_ambiguous_fork_base_is_reported_unattributed():
+    """Two records written before the fork both fit inside its first one, neither inside the other:
+    which one it was forked from cannot be told, so its extra is not guessed onto it."""
+    def rec(ts, api, out):
+        return transcripts.CostState(ts, ts, 1, api, api, {"m": (1, out, 0, 0, 0, 0)})
+    records = {"p": [rec(100, 10, 50)], "s": [rec(150, 20, 40)], "f": [rec(200, 30, 90)]}
+    rows = {"p": [(90, "m", (1, 50, 0, 0, 0, 0))], "s": [(140, "m", (1, 40, 0, 0, 0, 0))],
+            "f": [(190, "m", (0, 10, 0, 0, 0, 0))]}
+    out = {(s, attributed): v[1] for s, _ts, _m, v, attributed in cost_state.extras(records, rows)}
+    assert out == {("f", False): 30}  # 90 − max(50, 40) − 10: the smaller figure, labelled apart
+    row = reports.Usage(200, "m", False, "proj", "f", 0, 0, 30, 0, 0, 0.0, 0, 200, 200, cost_state="unattributed")
+    data = reports.build("session", [row], timezone.utc, None, None, None)
+    assert data["totals"]["unattributed"]["outputTokens"] == 30 and "notInTranscript" not in data["totals"]
+    assert data["sessions"][0]["unattributed"]["source"] == "cost-state" and "unattributedNote" in data

@@ -210,3 +210,48 @@ def test_terminal_check_then_a_new_session_then_log(user):
     text = "".join(p.read_text() for p in (user.budget / "sessions").glob("*.md"))
     assert "feature 1 unit — terminal flow" in text and "5h window 12.0%→12.0%" in text
     assert "no session-start snapshot" not in text
+
+
+def test_parent_resumed_after_forks_of_forks(user):
+    """A parent with a subagent and /compact, a fork of it, a fork of that fork which compacts and is
+    resumed, then the parent resumed: the parent's later record must not become the inner fork's
+    base. Per session, lines equal the ground truth and lines plus the figures apart equal all served."""
+    installed(user)
+    scenarios = {
+        "WORK": [[{"type": "tool_use", "name": "Agent", "input": {"description": "helper", "prompt": "SUBTASK list files",
+                                                                   "subagent_type": "general-purpose", "run_in_background": False}}],
+                 [{"type": "text", "text": "All done."}]],
+        "SUBTASK": [[{"type": "tool_use", "name": "Bash", "input": {"command": "pwd", "description": "where"}}],
+                    [{"type": "text", "text": "sub done"}]],
+    }
+
+    def script(fake):
+        a = user.claude("WORK on it", fake.url)["session_id"]
+        user.claude("/compact", fake.url, "--resume", a)
+        b = user.claude("fork one", fake.url, "--resume", a, "--fork-session")["session_id"]
+        c = user.claude("fork two", fake.url, "--resume", b, "--fork-session")["session_id"]
+        user.claude("/compact", fake.url, "--resume", c)
+        user.claude("again in c", fake.url, "--resume", c)
+        user.claude("back in a", fake.url, "--resume", a)
+        return a, b, c
+
+    sessions, truth = serve_and_run(script, scenarios=scenarios)
+    assert len(set(sessions)) == 3 and any(r["kind"] == "agent" for r in truth["responses"])
+    assert sum(r["kind"] == "compact" for r in truth["responses"]) == 2
+    figures = {}
+    for sid in sessions:
+        got = json.loads(user.budget_cli("tokens", "--session", sid, "--json").stdout)
+        served = {k: sum(r["usage"][k] for r in truth["responses"] if r["session_id"] == sid) for k in TOKEN_FIELDS}
+        extra = got["not_in_transcript"]
+        # (output tokens) lines: truth, ours; all served: truth, ours
+        figures[sid] = (ground_truth(truth, sid)["output_tokens"], got["output_tokens"],
+                        served["output_tokens"], got["output_tokens"] + extra["output_tokens"])
+        assert {"responses": got["exchanges"], **{k: got[k] for k in TOKEN_FIELDS}} == ground_truth(truth, sid), figures
+        assert {k: got[k] + extra[k] for k in TOKEN_FIELDS} == served, figures
+        assert got["unattributed"]["total_tokens"] == 0  # one chain: nothing ambiguous
+    whole = {k: sum(r["usage"][k] for r in truth["responses"]) for k in TOKEN_FIELDS}
+    totals = json.loads(user.budget_cli("report", "session", "--json").stdout)["totals"]
+    extra = totals["notInTranscript"]
+    report_keys = ("inputTokens", "outputTokens", "cacheCreationTokens", "cacheReadTokens")
+    assert [totals[f] + extra[f] for f in report_keys] == [whole[k] for k in TOKEN_FIELDS], figures
+    assert "unattributed" not in totals

@@ -3,7 +3,9 @@
 Key: (message.id, requestId). A sidechain replay of a kept message (same id,
 other requestId) matches it too. Among duplicates the main chain beats a
 sidechain, then the larger token total (the complete line beats a partial
-streamed one), then a line with `speed` set. Lines without message.id are never
+streamed one), then the session's own line beats a fork's copy of it (so the
+session that made the call keeps it whichever file is read first), then a line
+with `speed` set. Lines without message.id are never
 de-duplicated.
 
 Change from ccusage's daily loader: a line without requestId keys on
@@ -19,6 +21,8 @@ def better(new, old) -> bool:
         return old.sidechain
     if new.total != old.total:
         return new.total > old.total
+    if new.copied != old.copied:
+        return old.copied
     return new.fast and not old.fast
 
 

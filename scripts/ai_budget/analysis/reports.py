@@ -16,6 +16,8 @@ KINDS = {"daily": ("daily", "date"), "weekly": ("weekly", "week"), "monthly": ("
 COST_NOTE = "API-equivalent estimate at list prices; a subscription is billed by plan"
 EXTRA_NOTE = ("notInTranscript: calls Claude Code counted in its cost-state records but wrote no transcript line for "
               "(/compact, auto-compact, background calls); not in the other figures, which count lines as ccusage does")
+UNATTRIBUTED_NOTE = ("unattributed: what a forked session's cost-state records hold beyond its lines when the record it "
+                     "was forked from cannot be told apart; it may belong to a related session")
 BLOCK_MS = 5 * 3_600_000
 
 
@@ -37,7 +39,7 @@ class Usage:
     unpriced: int  # responses with no known price
     first_ms: int
     last_ms: int
-    cost_state: bool = False  # calls only a cost-state record holds: reported apart from the lines
+    cost_state: str = ""  # "cost-state" or "unattributed": calls only a cost-state record holds, reported apart
 
     @property
     def total(self) -> int:
@@ -122,20 +124,20 @@ def build(kind: str, rows, tz: tzinfo, since: str | None = None, until: str | No
             key = u.project
         group = groups.setdefault(key, _bucket())
         if u.cost_state:
-            _add(group.setdefault("_extra", _bucket()), u)
-            _add(totals.setdefault("_extra", _bucket()), u)
+            _add(group.setdefault(u.cost_state, _bucket()), u)
+            _add(totals.setdefault(u.cost_state, _bucket()), u)
         else:
             _add(group, u)
             _add(totals, u)
     out = []
     for key, b in groups.items():
-        extra = b.pop("_extra", None)
+        apart = {name: b.pop(source) for source, name in _APART if source in b}
         first, last = b.pop("_first"), b.pop("_last")
         if first is None:  # only cost-state usage in this group
-            first, last = extra["_first"], extra["_last"]
+            first = min(x["_first"] for x in apart.values())
+            last = max(x["_last"] for x in apart.values())
         row = _finish(b)
-        if extra:
-            row["notInTranscript"] = _finish_extra(extra)
+        row.update({name: _finish_extra(x) for name, x in apart.items()})
         if kind == "session":
             project_path, session = key.split("\0")
             row = {"sessionId": session, "projectPath": project_path, "firstActivity": ms_to_iso(first),
@@ -150,14 +152,17 @@ def build(kind: str, rows, tz: tzinfo, since: str | None = None, until: str | No
     else:
         out.sort(key=lambda r: r[field])
     totals.pop("_first"), totals.pop("_last")
-    extra = totals.pop("_extra", None)
+    apart = {name: totals.pop(source) for source, name in _APART if source in totals}
     total = _finish(totals, breakdown=False)
     total.pop("modelsUsed")
     data = {field_list: out, "totals": total, "costNote": COST_NOTE}
-    if extra:
-        total["notInTranscript"] = _finish_extra(extra)
-        data["notInTranscriptNote"] = EXTRA_NOTE
+    for name, x in apart.items():
+        total[name] = _finish_extra(x)
+        data[f"{name}Note"] = EXTRA_NOTE if name == "notInTranscript" else UNATTRIBUTED_NOTE
     return data
+
+
+_APART = (("cost-state", "notInTranscript"), ("unattributed", "unattributed"))
 
 
 def _finish_extra(b: dict) -> dict:

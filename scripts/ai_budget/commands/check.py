@@ -76,12 +76,12 @@ def gather(args, now) -> dict:
     asked = getattr(args, "session", None)
     session_id, transcript = current_session(asked)
     trusted = util["source"] not in ("none",) and not util["stale"] and used_5h is not None
-    snapshot = session_state.record_start(session_id, {
-        "session_id": session_id, "transcript": str(transcript) if transcript else None,
-        **session_state.snapshot(iso(now), util, trusted),
-        # Without a session id the session is a guess: a session started later may adopt this start.
-        **({} if asked else {"terminal": True}),
-    })
+    reading = session_state.snapshot(iso(now), util, trusted)
+    if asked:
+        snapshot = session_state.record_start(session_id, {
+            "session_id": session_id, "transcript": str(transcript) if transcript else None, **reading})
+    else:  # the session is a guess: filed apart, for a session started later to adopt
+        snapshot = session_state.record_terminal(reading)
     return {"generated_at": iso(now), "claude": util, "local": local_usage(budget, now, five), "copilot": copilot, "gemini": gemini,
             "backlog": plan, "session": {"id": session_id, "transcript": str(transcript) if transcript else None,
                                          "started_at": snapshot["started_at"], "checks": snapshot.get("checks", 1),

@@ -100,8 +100,12 @@ def run(args, now) -> Result:
     seven_before = start["seven_day"].get("util") if start else None
     parts = split(delta["delta"] if delta["trusted"] else None, totals["output_tokens"], tasks, budget["calibration"])
 
-    calibration_tasks = [{"type": p["type"], "units": p["units"], "pct": p["pct"] if delta["trusted"] else None,
-                          "output_tokens": p["output_tokens"]} for p in parts]
+    # The transcript holds no response since the start: a sample would drag the averages toward 0 (or take
+    # other sessions' usage as this one's).
+    idle = transcript is not None and not entries
+    calibration_tasks = [] if idle else [
+        {"type": p["type"], "units": p["units"], "pct": p["pct"] if delta["trusted"] else None,
+         "output_tokens": p["output_tokens"]} for p in parts]
     cop = budget["copilot"]
     copilot_text = (f"{num(copilot_used if copilot_used is not None else cop['used'])} of {num(cop['limit'])} "
                     f"{cop['unit'].replace('_', ' ')} used"
@@ -132,7 +136,9 @@ def run(args, now) -> Result:
     # Everything that could fail a write fails here, before the first one.
     preview = apply(copy.deepcopy(budget), rec, util, copilot_used, now)
     budget_file.validate(preview)
-    rec["calibration_text"] = calibration_text(budget["calibration"], preview["calibration"], calibration_tasks)
+    rec["calibration_text"] = calibration_text(budget["calibration"], preview["calibration"], calibration_tasks) \
+        if not (idle and tasks) else [f"no usage since the {'last log' if start and start.get('logged_at') else 'start'}: "
+                                      "calibration unchanged"]
     writable([path, log_path, history_path] + ([backlog_path, completed_path] if moves else []))
     session_log.read(log_path, date)  # both raise for a file that is not UTF-8
     if moves and completed_path.exists():

@@ -107,6 +107,7 @@ def run(args, now) -> Result:
 
 
 EXTRA_LABEL = "  + not in transcript lines (from cost-state)"
+UNATTRIBUTED_LABEL = "  ? unattributed (from cost-state)"
 
 
 def _footer(t: dict) -> list[str]:
@@ -114,6 +115,9 @@ def _footer(t: dict) -> list[str]:
     if t.get("notInTranscript"):
         lines.append("'+ not in transcript lines': /compact, auto-compact and background calls that only Claude Code's "
                      "cost-state records count; not included in the rows above them, which count lines as ccusage does.")
+    if t.get("unattributed"):
+        lines.append("'? unattributed': what a fork's cost-state records hold beyond its lines when the record it was "
+                     "forked from cannot be told apart; it may belong to a related session, so it is in neither figure.")
     if t.get("unpricedModels"):
         lines.append(f"Unpriced (no price known, not counted as $0): {', '.join(t['unpricedModels'])}")
     return lines
@@ -131,17 +135,20 @@ def render(kind: str, data: dict, breakdown: bool) -> str:
     for r in data[list_key]:
         label = r[field] if kind != "session" else f"{r['sessionId'][:8]} {r['projectPath'][-28:]}"
         rows.append(figures(label, r))
-        if r.get("notInTranscript"):
-            rows.append(figures(EXTRA_LABEL, r["notInTranscript"]))
+        rows += _apart(figures, r)
         if breakdown and kind != "models":
             for m in r.get("modelBreakdowns", []):
                 rows.append([f"  {m['modelName']}", num(m["inputTokens"]), num(m["outputTokens"]),
                              num(m["cacheCreationTokens"]), num(m["cacheReadTokens"]), "", f"${m['cost']:.2f}"])
     t = data["totals"]
     rows.append(figures("total", t))
-    if t.get("notInTranscript"):
-        rows.append(figures(EXTRA_LABEL, t["notInTranscript"]))
+    rows += _apart(figures, t)
     return "\n".join([table(headers, rows), *_footer(t)])
+
+
+def _apart(figures, r: dict) -> list:
+    return [figures(label, r[key]) for key, label in (("notInTranscript", EXTRA_LABEL), ("unattributed", UNATTRIBUTED_LABEL))
+            if r.get(key)]
 
 
 def render_blocks(data: dict, tz) -> str:

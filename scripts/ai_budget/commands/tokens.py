@@ -35,7 +35,7 @@ def locate(file: str | None, session: str | None, cwd: Path | None = None) -> Pa
 
 def session_entries(main_file: Path, prices=None) -> tuple[list, list]:
     """The session's de-duplicated entries and its cost-state extras
-    [(ts_ms, model, 6-tuple, cost)]: from the index (synced by the caller) when
+    [(ts_ms, model, 6-tuple, cost, attributed)]: from the index (synced by the caller) when
     the file is under a projects root, else read directly (a copied or archived
     transcript; its forks are not there to tell an inherited base apart)."""
     root = transcripts.root_of(main_file, paths.projects_roots())
@@ -45,18 +45,18 @@ def session_entries(main_file: Path, prices=None) -> tuple[list, list]:
             reader = transcripts.UsageLines(path, 0, states if path == main_file else None)
             dedup.extend(transcripts.read_entries(path, main_file.parent.name, main_file.stem, reader))
         rows = [(e.ts_ms, e.model, (e.input, e.output, e.cache_5m, e.cache_1h, e.cache_read, e.web_search)) for e in dedup.kept]
-        extras = [(ts, model, v, prices.cost(model, ts, *v[:5]) if prices else None) for _s, ts, model, v in
-                  cost_state.extras({main_file.stem: states}, {main_file.stem: rows})]
+        extras = [(ts, model, v, prices.cost(model, ts, *v[:5]) if prices else None, attributed)
+                  for _s, ts, model, v, attributed in cost_state.extras({main_file.stem: states}, {main_file.stem: rows})]
         return dedup.kept, extras
     project, session = transcripts.session_of(main_file, root)
-    extras = [(r[2], r[3], tuple(r[4:10]), r[10]) for r in index.extra_rows(project=project, session=session)]
+    extras = [(r[2], r[3], tuple(r[4:10]), r[10], bool(r[11])) for r in index.extra_rows(project=project, session=session)]
     return [e for e, _cost in index.entries(project=project, session=session)], extras
 
 
-def extra_totals(extras: list) -> dict:
-    """Cost-state extras in the token totals' keys, labelled by their source."""
+def extra_totals(extras: list, attributed: bool = True) -> dict:
+    """Cost-state extras (attributed, or unattributed ones) in the token totals' keys, labelled by their source."""
     out = {"source": "cost-state", **{k: 0 for k in _EXTRA_KEYS}, "total_tokens": 0, "cost_usd": 0.0, "models": {}}
-    for _ts, model, values, cost in extras:
+    for _ts, model, values, cost, _attributed in (x for x in extras if x[4] == attributed):
         for bucket in (out, out["models"].setdefault(model, {k: 0 for k in (*_EXTRA_KEYS, "total_tokens")})):
             for key, value in zip(_EXTRA_KEYS, values):
                 bucket[key] += value
@@ -76,6 +76,7 @@ def session_totals(main_file: Path, prices=None) -> dict:
     totals = summarize(entries)
     # Kept apart: the line totals stay comparable with ccusage (which never sees these calls).
     totals["not_in_transcript"] = extra_totals(extras)
+    totals["unattributed"] = extra_totals(extras, attributed=False)
     totals["total_tokens_with_not_in_transcript"] = totals["total_tokens"] + totals["not_in_transcript"]["total_tokens"]
     totals.update({
         "session_file": str(main_file),
@@ -100,10 +101,17 @@ def render(t: dict) -> str:
     if x["total_tokens"]:
         rows.append(["+ not in transcript lines (from cost-state)", num(x["input_tokens"]), num(x["output_tokens"]),
                      num(x["cache_creation_input_tokens"]), num(x["cache_read_input_tokens"]), num(x["total_tokens"])])
+    u = t["unattributed"]
+    if u["total_tokens"]:
+        rows.append(["? unattributed (from cost-state)", num(u["input_tokens"]), num(u["output_tokens"]),
+                     num(u["cache_creation_input_tokens"]), num(u["cache_read_input_tokens"]), num(u["total_tokens"])])
     lines.append(table(["model", "input", "output", "cache write", "cache read", "total"], rows))
     if x["total_tokens"]:
         lines.append("'+ not in transcript lines': /compact, auto-compact and background calls only Claude Code's "
                      f"cost-state records count ({', '.join(x['models'])}); with them: {num(t['total_tokens_with_not_in_transcript'])} tokens.")
+    if u["total_tokens"]:
+        lines.append("'? unattributed': this fork's cost-state records hold it beyond its lines, but the record it was "
+                     "forked from cannot be told apart, so it may belong to a related session; counted in neither figure.")
     if t["web_search_requests"] or t["web_fetch_requests"]:
         lines.append(f"web searches: {t['web_search_requests']}  web fetches: {t['web_fetch_requests']}")
     return "\n".join(lines)

@@ -52,6 +52,7 @@ class Entry:
     fast: bool = False
     project: str = ""
     session: str = ""
+    copied: bool = False  # a fork's copy of another session's response (its requestSessionId)
 
     @property
     def cache_create(self) -> int:
@@ -194,7 +195,9 @@ def parse_line(line: bytes, project: str = "", session: str = ""):
         fetch = fetch if type(fetch) is int and fetch >= 0 else 0
     if max(inp, out, c5, c1, cread, search, fetch) > MAX_COUNT:
         return SKIPPED
-    return Entry(ts, mid, rid, model, side is True, inp, out, c5, c1, cread, search, fetch, speed == "fast", project, session)
+    origin = src.get("requestSessionId")  # Claude Code 2.1.3xx: set on lines a fork copied from its parent
+    return Entry(ts, mid, rid, model, side is True, inp, out, c5, c1, cread, search, fetch, speed == "fast", project,
+                 session, type(origin) is str and origin != sid)
 
 
 @dataclass(slots=True)

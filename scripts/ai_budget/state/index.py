@@ -32,7 +32,8 @@ CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, inode INTEGER, size INT
                                   offset INTEGER, project TEXT, session TEXT, skipped INTEGER, print BLOB);
 CREATE TABLE IF NOT EXISTS entries (rowid INTEGER PRIMARY KEY, message_id TEXT, request_id TEXT, ts_ms INTEGER,
     model TEXT, fast INTEGER, sidechain INTEGER, input INTEGER, output INTEGER, cache_5m INTEGER, cache_1h INTEGER,
-    cache_read INTEGER, web_search INTEGER, web_fetch INTEGER, project TEXT, session TEXT, cost REAL, file TEXT);
+    cache_read INTEGER, web_search INTEGER, web_fetch INTEGER, project TEXT, session TEXT, cost REAL, file TEXT,
+    copied INTEGER);
 CREATE INDEX IF NOT EXISTS entries_mid ON entries(message_id);
 CREATE TABLE IF NOT EXISTS slots (slot INTEGER, model TEXT, fast INTEGER, n INTEGER, input INTEGER, output INTEGER,
     cache_create INTEGER, cache_read INTEGER, cost REAL, unpriced INTEGER, PRIMARY KEY (slot, model, fast)) WITHOUT ROWID;
@@ -42,7 +43,8 @@ CREATE TABLE IF NOT EXISTS cost_states (file TEXT, pos INTEGER, model TEXT, proj
     cache_1h INTEGER, cache_read INTEGER, web_search INTEGER, PRIMARY KEY (file, pos, model)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS cost_states_session ON cost_states(session);
 CREATE TABLE IF NOT EXISTS extras (project TEXT, session TEXT, ts_ms INTEGER, model TEXT, input INTEGER,
-    output INTEGER, cache_5m INTEGER, cache_1h INTEGER, cache_read INTEGER, web_search INTEGER, cost REAL);
+    output INTEGER, cache_5m INTEGER, cache_1h INTEGER, cache_read INTEGER, web_search INTEGER, cost REAL,
+    attributed INTEGER);
 CREATE INDEX IF NOT EXISTS extras_session ON extras(session);
 """
 # `cost_states` keeps each cost-state record as read; `extras` is derived from it
@@ -70,15 +72,15 @@ DERIVED = [
     f"CREATE TRIGGER IF NOT EXISTS slots_sub AFTER DELETE ON entries BEGIN {_SUB}; END",
     f"CREATE TRIGGER IF NOT EXISTS slots_upd AFTER UPDATE ON entries BEGIN {_SUB}; {_ADD.format(r='NEW')}; END",
 ]
-VERSION = "4"  # 3: cost-state records (files are re-read to find them); 4: skipped lines, file prints
-SETUP = 4  # PRAGMA user_version once schema, version and derived structures are in place
+VERSION = "5"  # 3: cost-state records (files are re-read to find them); 4: skipped lines, file prints; 5: unattributed extras, copied lines
+SETUP = 5  # PRAGMA user_version once schema, version and derived structures are in place
 BATCH = 20_000  # entries merged per step: memory stays flat whatever the history size
 PARALLEL_BYTES = 32 << 20  # below this, starting workers costs more than it saves
 PARALLEL_MAX = 4
 QUARTER_MS = 900_000
 HOUR_MS = 3_600_000
 _COLS = ("message_id", "request_id", "ts_ms", "model", "fast", "sidechain", "input", "output", "cache_5m",
-         "cache_1h", "cache_read", "web_search", "web_fetch", "project", "session")
+         "cache_1h", "cache_read", "web_search", "web_fetch", "project", "session", "copied")
 
 
 _located: dict[Path, Path] = {}  # cache folder → where its index is, decided once per process
@@ -184,13 +186,13 @@ def _set_meta(con, key, value):
 
 
 def _to_entry(row) -> Entry:
-    (mid, rid, ts, model, fast, side, inp, out, c5, c1, cr, ws, wf, project, session) = row
-    return Entry(ts, mid, rid, model, bool(side), inp, out, c5, c1, cr, ws, wf, bool(fast), project, session)
+    (mid, rid, ts, model, fast, side, inp, out, c5, c1, cr, ws, wf, project, session, copied) = row
+    return Entry(ts, mid, rid, model, bool(side), inp, out, c5, c1, cr, ws, wf, bool(fast), project, session, bool(copied))
 
 
 def _row(e: Entry) -> tuple:
     return (e.message_id, e.request_id, e.ts_ms, e.model, int(e.fast), int(e.sidechain), e.input, e.output,
-            e.cache_5m, e.cache_1h, e.cache_read, e.web_search, e.web_fetch, e.project, e.session)
+            e.cache_5m, e.cache_1h, e.cache_read, e.web_search, e.web_fetch, e.project, e.session, int(e.copied))
 
 
 PRINT_BYTES = 64
@@ -447,9 +449,9 @@ def _update_extras(con, prices, sessions: set) -> None:
         rows.setdefault(session, []).append((ts, model, tuple(values)))
     projects = dict(_in(con, "SELECT DISTINCT session, project FROM cost_states WHERE session", records))
     _in(con, "DELETE FROM extras WHERE session", family)
-    con.executemany("INSERT INTO extras VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                    [(projects[s], s, ts, model, *v, prices.cost(model, ts, v[0], v[1], v[2], v[3], v[4]))
-                     for s, ts, model, v in cost_state.extras(records, rows)])
+    con.executemany("INSERT INTO extras VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    [(projects[s], s, ts, model, *v, prices.cost(model, ts, v[0], v[1], v[2], v[3], v[4]), attributed)
+                     for s, ts, model, v, attributed in cost_state.extras(records, rows)])
 
 
 def _reprice(con, prices) -> None:
@@ -507,19 +509,21 @@ def usage(since_ms: int | None = None, until_ms: int | None = None, project: str
                f"sum(cache_create), sum(cache_read), total(cost), sum(unpriced), min(slot), max(slot) "
                f"FROM slots {where} {'AND' if where else 'WHERE'} n > 0 GROUP BY 1, 2, 3")
     out = [Usage(r[0], r[1], bool(r[2]), *r[3:]) for r in _query(sql, params)]
-    for proj, session, ts, model, inp, output, c5, c1, cread, _web, cost in extra_rows(since_ms, until_ms, project):
+    for proj, session, ts, model, inp, output, c5, c1, cread, _web, cost, attributed in extra_rows(since_ms, until_ms, project):
         keys = (proj, session) if per_session else ("", "")
         out.append(Usage(ts // slot_ms * slot_ms, model, False, *keys, 0, inp, output, c5 + c1, cread, cost or 0.0,
-                         int(cost is None), ts, ts, cost_state=True))
+                         int(cost is None), ts, ts, cost_state="cost-state" if attributed else "unattributed"))
     return out
 
 
 def extra_rows(since_ms: int | None = None, until_ms: int | None = None, project: str | None = None,
                session: str | None = None) -> list[tuple]:
     """Usage only cost-state records hold: (project, session, ts_ms, model, input, output,
-    cache_5m, cache_1h, cache_read, web_search, cost), oldest first."""
+    cache_5m, cache_1h, cache_read, web_search, cost, attributed), oldest first; not attributed: a fork
+    whose inherited base is ambiguous (analysis/cost_state.py)."""
     where, params = _where(since_ms, until_ms, project, session)
-    return _query(f"SELECT project, session, ts_ms, model, input, output, cache_5m, cache_1h, cache_read, web_search, cost "
+    return _query(f"SELECT project, session, ts_ms, model, input, output, cache_5m, cache_1h, cache_read, web_search, cost, "
+                  f"attributed "
                   f"FROM extras {where} ORDER BY ts_ms", params)
 
 

@@ -1,10 +1,11 @@
 """Per-session start snapshots (disposable cache): what `check` saw when the
 session began, so `log` can measure the session. Keyed by Claude session id.
 
-A `check` run without a session id (in a terminal) is filed under a guessed
-session and marked `terminal`: a session that starts after it, in the same
-5-hour window, may adopt it as its start. The first log that does so claims it
-(`claimed_by`), so no reading is measured from twice."""
+A `check` run without a session id (in a terminal) is filed under its own key,
+`terminal-<time>`, and marked `terminal`, never merged into a session's start:
+the session whose first line comes next after it, in the same 5-hour window,
+may adopt it as its start. The first log that does so claims it (`claimed_by`),
+so no reading is measured from twice."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from ..timefmt import iso_ms
 from .atomic import dump_json, locked, write_atomic
 
 FIVE_HOURS_MS = 5 * 3600 * 1000
+TERMINAL_KEEP_MS = 24 * 3600 * 1000  # a terminal check older than this by a newer one is deleted
 # Start fields that describe how a snapshot was taken, not what it read.
 _ORIGIN_KEYS = ("terminal", "claimed_by", "checks", "last_check_at")
 
@@ -67,14 +69,13 @@ def covers(start: dict, ms: int) -> bool:
 def record_start(session_id: str, snapshot: dict) -> dict:
     """First check of a session stores the snapshot; a later check keeps the
     original start unless that start had no trustworthy reading and this one has,
-    was claimed by another session's log, or is a terminal check from an earlier
-    window (the latest one is what a new session adopts)."""
+    or was claimed by another session's log (or is a terminal check an older
+    version filed under a guessed session)."""
     path = _path(session_id)
     with locked(path):
         old = read(session_id)
-        if is_start(old) and not old.get("logged_at") and not old.get("claimed_by") \
-                and (old.get("trusted") or not snapshot.get("trusted")) \
-                and not (old.get("terminal") and not covers(old, iso_ms(snapshot["started_at"]))):
+        if is_start(old) and not old.get("logged_at") and not old.get("claimed_by") and not old.get("terminal") \
+                and (old.get("trusted") or not snapshot.get("trusted")):
             old["checks"] = old.get("checks", 1) + 1
             old["last_check_at"] = snapshot["started_at"]
             data = old
@@ -84,18 +85,36 @@ def record_start(session_id: str, snapshot: dict) -> dict:
     return data
 
 
+def record_terminal(snapshot: dict) -> dict:
+    """A check without a session id: its own file; terminal checks more than a day
+    older than it are deleted (no session adopts them any more)."""
+    key = "terminal-" + snapshot["started_at"]
+    data = {**snapshot, "session_id": key, "terminal": True, "checks": 1}
+    path = _path(key)
+    with locked(path):
+        write_atomic(path, dump_json(data))
+    now_ms = iso_ms(snapshot["started_at"])
+    for old in (paths.cache_dir() / "sessions").glob("terminal-*.json"):
+        started = iso_ms((read(old.stem) or {}).get("started_at"))
+        if started is not None and started < now_ms - TERMINAL_KEEP_MS:
+            old.unlink(missing_ok=True)
+    return data
+
+
 def start_for(session_id: str, first_ms: int | None) -> dict | None:
     """What a log of this session measures from: its own start (a check in it,
-    or its previous log's end), else the latest unclaimed terminal check taken
-    before its first response and in the same 5-hour window."""
+    or its previous log's end), else the latest terminal check taken before its
+    first response and in the same 5-hour window, unless another log claimed it
+    (an earlier check would measure that session's work too)."""
     own = read(session_id)
     if is_start(own) and own.get("claimed_by") in (None, session_id):
         return own
     if first_ms is None:
         return None
-    found = [d for d in _all() if d.get("terminal") and is_start(d) and not d.get("claimed_by")
-             and not d.get("logged_at") and d.get("session_id") != session_id and covers(d, first_ms)]
-    return max(found, key=lambda d: iso_ms(d["started_at"]), default=None)
+    found = [d for d in _all() if d.get("terminal") and is_start(d) and not d.get("logged_at")
+             and d.get("session_id") != session_id and covers(d, first_ms)]
+    latest = max(found, key=lambda d: iso_ms(d["started_at"]), default=None)
+    return latest if latest and latest.get("claimed_by") in (None, session_id) else None
 
 
 def claim(start: dict, by: str) -> bool:
