@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from ai_budget.analysis import cost_state, reports
+from ai_budget.analysis import reports
+from ai_budget.sources import cost_state
 from ai_budget.state import index
 from ai_budget.sources import transcripts
 from conftest import run, run_json

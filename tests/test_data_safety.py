@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 
-from ai_budget.state import atomic
+from ai_budget import atomic
 from conftest import run, run_json
 
 

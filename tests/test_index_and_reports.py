@@ -200,10 +200,11 @@ def test_history_is_merge_safe_across_machines(env, monkeypatch, capsys):
 
 def test_history_merge_keeps_the_larger_row():
     from ai_budget.analysis import history
+    from ai_budget.state import history_file
 
     old = {("d", "m"): (2, 1, 10, 0, 0, 0.1, 0), ("e", "m"): (1, 1, 1, 0, 0, 0.0, 0)}
     new = {("d", "m"): (1, 1, 5, 0, 0, 0.05, 0), ("f", "m"): (1, 0, 1, 0, 0, 0.0, 0)}
-    assert history.merge(old, new) == {**old, ("f", "m"): new[("f", "m")]}
+    assert history_file.merge(old, new) == {**old, ("f", "m"): new[("f", "m")]}
     assert history.missing(old, {("d", "m"): (1, 1, 4, 0, 0, 0.04, 0)}) == \
            {("d", "m"): (1, 0, 6, 0, 0, pytest.approx(0.06), 0), ("e", "m"): old[("e", "m")]}
 

@@ -6,7 +6,7 @@ import tracemalloc
 
 import pytest
 
-from ai_budget.analysis.dedup import Deduper
+from ai_budget.sources.dedup import Deduper
 from ai_budget.analysis.totals import summarize
 from ai_budget.sources import transcripts
 from conftest import CORPUS, line, run, run_json, write_session

@@ -1,4 +1,4 @@
-"""Committed usage history: one row per UTC day and model, per machine. Pure.
+"""Committed usage history as report rows: what it adds to the index. Pure.
 
 Each machine writes only its own file, so two machines committing to one repo
 never conflict, and rows of other machines are simply added. For this machine
@@ -9,23 +9,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from .reports import Usage
-
-FIELDS = ("responses", "input", "output", "cache_create", "cache_read", "cost_usd", "unpriced")
-
-
-def _total(row: tuple) -> int:
-    return row[1] + row[2] + row[3] + row[4]
-
-
-def merge(old: dict, new: dict) -> dict:
-    """{(date, model): row}. Keep, per key, the row with more tokens: both count
-    the same transcripts, and the index only grows until files are deleted."""
-    merged = dict(old)
-    for key, row in new.items():
-        if key not in merged or _total(row) > _total(merged[key]):
-            merged[key] = row
-    return merged
+from ..state.history_file import row_total
+from ..tokens import Usage
 
 
 def missing(own: dict, indexed: dict) -> dict:
@@ -35,7 +20,7 @@ def missing(own: dict, indexed: dict) -> dict:
         have = indexed.get(key)
         if have is None:
             out[key] = row
-        elif _total(row) > _total(have):
+        elif row_total(row) > row_total(have):
             out[key] = tuple(a - b for a, b in zip(row, have))
     return out
 

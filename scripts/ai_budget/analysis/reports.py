@@ -4,11 +4,10 @@ Costs are API-equivalent estimates; unknown models are listed, never $0."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
-from ..sources.transcripts import model_label
 from ..timefmt import ms_to_iso
+from ..tokens import Usage
 
 KINDS = {"daily": ("daily", "date"), "weekly": ("weekly", "week"), "monthly": ("monthly", "month"),
          "session": ("sessions", "sessionId"), "models": ("models", "modelName"), "projects": ("projects", "project"),
@@ -19,35 +18,6 @@ EXTRA_NOTE = ("notInTranscript: calls Claude Code counted in its cost-state reco
 UNATTRIBUTED_NOTE = ("unattributed: what a forked session's cost-state records hold beyond its lines when the record it "
                      "was forked from cannot be told apart; it may belong to a related session")
 BLOCK_MS = 5 * 3_600_000
-
-
-@dataclass(slots=True)
-class Usage:
-    """Responses summed over a time slot (a quarter hour from the index, a day from history)."""
-
-    ts_ms: int
-    model: str | None
-    fast: bool
-    project: str
-    session: str
-    count: int
-    input: int
-    output: int
-    cache_create: int
-    cache_read: int
-    cost: float  # of the priced responses
-    unpriced: int  # responses with no known price
-    first_ms: int
-    last_ms: int
-    cost_state: str = ""  # "cost-state" or "unattributed": calls only a cost-state record holds, reported apart
-
-    @property
-    def total(self) -> int:
-        return self.input + self.output + self.cache_create + self.cache_read
-
-    @property
-    def model_name(self) -> str | None:
-        return model_label(self.model, self.fast)
 
 
 def _bucket() -> dict:

@@ -8,7 +8,7 @@ from pathlib import Path
 from ..errors import BudgetError
 from ..outputs import gitrepo
 from ..state import budget_file
-from ..state.atomic import write_atomic
+from ..atomic import write_atomic
 from . import Result
 
 BACKLOG_TEMPLATE = """# Backlog

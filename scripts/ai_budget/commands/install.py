@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .. import paths
 from ..errors import BudgetError
-from ..state.atomic import dump_json, locked, write_atomic
+from ..atomic import dump_json, locked, write_atomic
 from . import Result
 
 SKILLS = ("budget-check", "budget-log")

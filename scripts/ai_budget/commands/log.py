@@ -26,7 +26,7 @@ from ..outputs import gitrepo, session_log
 from ..outputs.text import num
 from ..sources import backlog, utilisation
 from ..state import budget_file, history_file, index, session_state
-from ..state.atomic import locked, write_atomic
+from ..atomic import locked, write_atomic
 from ..state.budget_file import empty_calibration
 from ..timefmt import iso, iso_ms, parse_iso
 from . import Result, synced_prices, tokens

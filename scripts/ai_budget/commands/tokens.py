@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import paths
-from ..analysis import cost_state
-from ..analysis.dedup import Deduper
+from ..sources import cost_state
+from ..sources.dedup import Deduper
 from ..analysis.totals import summarize
 from ..errors import BudgetError, SourceUnavailable
 from ..outputs.text import num, table

@@ -14,7 +14,7 @@ import re
 import unicodedata
 from pathlib import Path
 
-from ..state.atomic import locked, write_atomic
+from ..atomic import locked, write_atomic
 from .text import num
 
 MARKER = "<!-- ai-budget:session "

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from .. import paths
-from ..state.atomic import dump_json, write_atomic
+from ..atomic import dump_json, write_atomic
 from ..timefmt import iso, parse_epoch_seconds
 
 

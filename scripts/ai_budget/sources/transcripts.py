@@ -2,7 +2,7 @@
 tool inputs and results are never kept, only the usage numbers and ids.
 
 Line acceptance follows ccusage 20.0.24's daily loader (reference §3.9.1), so
-totals are comparable; de-duplication lives in analysis/dedup.py.
+totals are comparable; de-duplication lives in sources/dedup.py.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..timefmt import transcript_ms
+from ..tokens import model_label
 
 USAGE_KEY = b'"usage"'
 _WS = b" \t\r\n"  # JSON whitespace; another tool's serialisation may put it around ':'
@@ -30,7 +31,6 @@ MAX_COUNT = 10 ** 12
 MIN_TS_MS, MAX_TS_MS = 86_400_000, 253_370_764_800_000  # 1970-01-02 .. 9998-12-31
 SKIPPED = object()  # parse_line's answer for a line that carries usage but cannot be represented
 _VERSION = re.compile(r"^\d+\.\d+\.\d+")
-SYNTHETIC = "<synthetic>"
 
 
 @dataclass(slots=True)
@@ -65,13 +65,6 @@ class Entry:
     @property
     def model_name(self) -> str | None:
         return model_label(self.model, self.fast)
-
-
-def model_label(model: str | None, fast: bool) -> str | None:
-    """Model as reported: fast mode gets ccusage's '-fast' suffix; <synthetic> is None."""
-    if not model or model == SYNTHETIC:
-        return None
-    return model + "-fast" if fast else model
 
 
 def usage_at(buf: bytes, hit: int) -> bool:

@@ -26,7 +26,7 @@ from email.utils import parsedate_to_datetime
 
 from .. import paths
 from ..errors import SourceUnavailable
-from ..state.atomic import dump_json, write_atomic
+from ..atomic import dump_json, write_atomic
 from ..timefmt import iso, now_utc, parse_iso
 from . import credentials
 

@@ -8,7 +8,7 @@ import copy
 from pathlib import Path
 
 from ..errors import BudgetError
-from .atomic import dump_json, locked, read_json_file, write_atomic
+from ..atomic import dump_json, locked, read_json_file, write_atomic
 
 SCHEMA_VERSION = 3
 

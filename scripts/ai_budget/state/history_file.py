@@ -6,9 +6,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..analysis.history import FIELDS, merge
+from ..atomic import locked, write_atomic
 from ..errors import BudgetError
-from .atomic import locked, write_atomic
+
+FIELDS = ("responses", "input", "output", "cache_create", "cache_read", "cost_usd", "unpriced")
+
+
+def row_total(row: tuple) -> int:
+    """A row's tokens (input, output, cache writes and reads)."""
+    return row[1] + row[2] + row[3] + row[4]
+
+
+def merge(old: dict, new: dict) -> dict:
+    """{(date, model): row}. Keep, per key, the row with more tokens: both count
+    the same transcripts, and the index only grows until files are deleted."""
+    merged = dict(old)
+    for key, row in new.items():
+        if key not in merged or row_total(row) > row_total(merged[key]):
+            merged[key] = row
+    return merged
+
 
 HEADER = "# ai-budget usage history: UTC day, model, responses, tokens, API-equivalent USD (estimate)\n"
 COLUMNS = ("date", "model") + FIELDS

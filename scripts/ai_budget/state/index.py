@@ -19,13 +19,12 @@ import time
 from pathlib import Path
 
 from .. import notices, paths
-from ..analysis import cost_state
-from ..analysis.dedup import Deduper
-from ..analysis.reports import Usage
+from ..atomic import locked
 from ..errors import SourceUnavailable
-from ..sources import transcripts
-from ..sources.transcripts import Entry, model_label
-from .atomic import locked
+from ..sources import cost_state, transcripts
+from ..sources.dedup import Deduper
+from ..sources.transcripts import Entry
+from ..tokens import Usage, model_label
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, inode INTEGER, size INTEGER, mtime_ns INTEGER,
@@ -48,7 +47,7 @@ CREATE TABLE IF NOT EXISTS extras (project TEXT, session TEXT, ts_ms INTEGER, mo
 CREATE INDEX IF NOT EXISTS extras_session ON extras(session);
 """
 # `cost_states` keeps each cost-state record as read; `extras` is derived from it
-# and the entries (analysis/cost_state.py), recomputed for the sessions a sync touched.
+# and the entries (sources/cost_state.py), recomputed for the sessions a sync touched.
 # `slots` sums entries per quarter hour and model, so time reports read a few
 # thousand rows instead of every response; triggers keep it exact through
 # inserts, de-duplication replacements and re-reads.
@@ -520,7 +519,7 @@ def extra_rows(since_ms: int | None = None, until_ms: int | None = None, project
                session: str | None = None) -> list[tuple]:
     """Usage only cost-state records hold: (project, session, ts_ms, model, input, output,
     cache_5m, cache_1h, cache_read, web_search, cost, attributed), oldest first; not attributed: a fork
-    whose inherited base is ambiguous (analysis/cost_state.py)."""
+    whose inherited base is ambiguous (sources/cost_state.py)."""
     where, params = _where(since_ms, until_ms, project, session)
     return _query(f"SELECT project, session, ts_ms, model, input, output, cache_5m, cache_1h, cache_read, web_search, cost, "
                   f"attributed "

@@ -9,7 +9,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from ..errors import BudgetError
+from .errors import BudgetError
 
 try:
     import fcntl
@@ -20,7 +20,7 @@ except ImportError:  # Windows: no advisory locks; writes stay atomic
 def _lock_file(path: Path) -> Path:
     """Locks live in the cache folder, never beside the user's files, named by the
     resolved target so a symlink and its target share one lock."""
-    from .. import paths
+    from . import paths
 
     name = hashlib.sha256(str(path.resolve()).encode("utf-8", "surrogateescape")).hexdigest()[:32] + ".lock"
     for folder in (paths.cache_dir() / "locks", Path(tempfile.gettempdir()) / f"ai-budget-locks-{getattr(os, 'getuid', lambda: 'user')()}"):
