@@ -153,13 +153,13 @@ BACKLOG = "# Backlog\n\n## Work\n\n[M] Dashboard (feature x1)\n[L] Fix typo\n"
 
 def during_log(monkeypatch, action):
     """Run `action` while log is between its first read and its writes (a slow log)."""
-    from ai_budget.commands import log as log_cmd
-    real = log_cmd.synced_prices
+    from ai_budget import core
+    real = core.synced_prices
 
     def slow(budget):
         action()
         return real(budget)
-    monkeypatch.setattr(log_cmd, "synced_prices", slow)
+    monkeypatch.setattr(core, "synced_prices", slow)
 
 
 def budget_json(env):

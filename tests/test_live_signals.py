@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from ai_budget.commands import install
+from ai_budget.state import previous_statusline
 from conftest import REPO, line, run, write_session
 
 SECRET = "TOP-SECRET-PROMPT-TEXT"
@@ -143,7 +143,7 @@ def test_settings_merge_is_idempotent_and_reversible(env, capsys):
     assert merged["hooks"]["Stop"][0] == USER_SETTINGS["hooks"]["Stop"][0]
     assert set(merged["hooks"]) == {"SessionStart", "UserPromptSubmit", "PreToolUse", "Stop", "SessionEnd"}
     assert "statusline --chain" in merged["statusLine"]["command"]
-    assert json.loads((env.claude / install.PREVIOUS_STATUSLINE).read_text()) == USER_SETTINGS["statusLine"]
+    assert json.loads((env.claude / previous_statusline.NAME).read_text()) == USER_SETTINGS["statusLine"]
     assert len(list(env.claude.glob("settings.json.ai-budget-backup-*"))) == 1
     assert "already up to date" in run(capsys, "install", "--hooks", "--statusline")[1]
     assert json.loads(settings.read_text()) == merged
@@ -152,7 +152,7 @@ def test_settings_merge_is_idempotent_and_reversible(env, capsys):
 
 
 def test_chained_statusline_runs_theirs_first(env, monkeypatch, capsys):
-    (env.claude / install.PREVIOUS_STATUSLINE).write_text(json.dumps({"type": "command", "command": "echo mine"}))
+    (env.claude / previous_statusline.NAME).write_text(json.dumps({"type": "command", "command": "echo mine"}))
     code, out, _ = feed(monkeypatch, capsys, {"rate_limits": rate_limits(30)}, "statusline", "--chain")
     assert code == 0 and out.startswith("mine │ 5h")
 
@@ -234,7 +234,7 @@ def test_reinstall_after_the_repo_moved_replaces_our_entries(env, capsys, monkey
         commands = [h["command"] for g in groups for h in g["hooks"]]
         assert sum("budget.py" in c for c in commands) == 1 and not any(str(old) in c for c in commands), event
     assert str(old) not in merged["statusLine"]["command"] and "--chain" in merged["statusLine"]["command"]
-    assert json.loads((env.claude / install.PREVIOUS_STATUSLINE).read_text()) == USER_SETTINGS["statusLine"]
+    assert json.loads((env.claude / previous_statusline.NAME).read_text()) == USER_SETTINGS["statusLine"]
     assert (env.claude / "skills" / "budget-log").resolve() == (REPO / "skills" / "budget-log").resolve()
     assert run(capsys, "uninstall")[0] == 0 and json.loads(settings.read_text()) == USER_SETTINGS
 

@@ -8,6 +8,7 @@ per-session means gave 2.93 %/card for its own example; the true value is
 
 from __future__ import annotations
 
+from datetime import timedelta
 
 from ..errors import BudgetError
 
@@ -15,6 +16,7 @@ from ..errors import BudgetError
 MAX_UNITS = 1_000_000
 MAX_PCT_DELTA = 1000.0
 MAX_OUTPUT_TOKENS = 10**12
+APPLIED_KEEP = timedelta(days=7)  # how long a log can be retried without counting twice
 
 
 def validate_sample(units, pct_delta, output_tokens=None) -> tuple[int, float, int | None]:

@@ -1,6 +1,7 @@
-"""One module per CLI command: gather from sources, compute, write state, render.
+"""One module per CLI command: read through core (or sources and state), write state, render.
 
-Each `run(args, now)` returns a Result; cli.py prints it as text or JSON.
+Each `run(args, now)` returns a Result; cli.py prints it as text or JSON. A command
+never imports another: what two share lives here or below.
 """
 
 from __future__ import annotations
@@ -20,21 +21,30 @@ class Result:
     warnings: list[str] = field(default_factory=list)
 
 
-def synced_prices(budget: dict):
-    """The price table, after bringing the transcript index up to date."""
-    from ..analysis import pricing
-    from ..outputs import progress
-    from ..state import index
+def record_check(brief: dict, now, session_id: str | None) -> dict:
+    """A check's writes, after core.brief: a reading newer than budget.json's goes
+    into it, and the reading becomes the session's start (a session id given) or a
+    terminal check that a session started later adopts. Fills in `brief["session"]`."""
+    from .. import core, paths
+    from ..sources import utilisation
+    from ..state import budget_file, session_state
+    from ..timefmt import iso
 
-    from .. import notices
-
-    prices = pricing.load(budget.get("pricing_overrides"))
-    index.sync(prices, progress=progress.on_tty())
-    skipped = index.skipped_lines()
-    if skipped:
-        notices.add(f"{skipped:,} transcript line(s) with usage skipped: they cannot be represented "
-                    "(JSON nested too deep, a token count or a time out of range)")
-    return prices
+    util, session = brief["claude"], brief["session"]
+    path = paths.budget_file()
+    if util["observed_at"] and util["observed_at"] != budget_file.load(path)["claude"].get("last_fetched"):
+        with budget_file.update(path) as fresh:
+            utilisation.record(fresh["claude"], util)
+    trusted = util["source"] != "none" and not util["stale"] and core.used_5h(util) is not None
+    reading = session_state.snapshot(iso(now), util, trusted)
+    if session_id:
+        snapshot = session_state.record_start(session_id, {"session_id": session_id, "transcript": session["transcript"],
+                                                           **reading})
+    else:
+        snapshot = session_state.record_terminal(reading)
+    session.update(started_at=snapshot["started_at"], checks=snapshot.get("checks", 1),
+                   start_trusted=snapshot.get("trusted", False))
+    return brief
 
 
 def read_stdin(limit: int = STDIN_LIMIT, wait_s: float = STDIN_WAIT_S) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from .. import paths
 from ..analysis import calibration as cal
 from ..errors import BudgetError
-from ..outputs import gitrepo
+from ..outputs import gitrepo, session_log
 from ..state import budget_file
 from ..state.budget_file import empty_calibration
 from ..timefmt import iso
@@ -47,8 +47,7 @@ def run(args, now) -> Result:
             budget["calibration"][args.reset] = entry = empty_calibration(old.get("unit", "per unit"))
         return Result(data={"type": args.reset, "calibration": entry}, text=f"Reset '{args.reset}' to no samples")
     if args.rebuild:
-        from .log import rebuild_calibration  # history lives in the session logs
-        return rebuild_calibration(now)
+        return rebuild(now)
     if args.task_type is None or args.units is None or args.pct_delta is None:
         raise BudgetError("calibrate: give TYPE UNITS PCT_DELTA [OUTPUT_TOKENS], or --add-type/--reset/--rebuild")
     units, pct, tokens = cal.validate_sample(args.units, args.pct_delta, args.output_tokens)
@@ -59,3 +58,41 @@ def run(args, now) -> Result:
     git = gitrepo.commit(paths.budget_home(), [path], f"calibrate: {args.task_type} {units} units, {pct:g}% of the 5-hour window")
     return Result(data={"type": args.task_type, "calibration": entry, "commit": git}, text=describe(args.task_type, entry),
                   warnings=[] if git["committed"] else git["notes"])
+
+
+def rebuild(now) -> Result:
+    """Recompute every average from the records: the sessions' machine-readable
+    records (a retried log counted once) and budget.json's ledger of samples added
+    by hand. Under the lock, so no log or calibrate running meanwhile is lost."""
+    home = paths.budget_home()
+    with budget_file.update(paths.budget_file()) as budget:
+        records = session_log.records(home / "sessions")
+        rebuilt = {name: empty_calibration(e.get("unit", "per unit")) for name, e in budget["calibration"].items()}
+        valid = []
+        for rec in records:
+            try:
+                valid.append((rec, [cal.valid_record_task(t) for t in rec.get("calibration_tasks") or []]))
+            except BudgetError:
+                continue
+        for _, tasks in valid:
+            for t in tasks:
+                rebuilt[t["type"]] = cal.add_sample(rebuilt.get(t["type"]) or empty_calibration("per unit"),
+                                                    t["units"], t["pct"], t["output_tokens"])
+        for n, sample in enumerate(cal.manual_samples(budget)):
+            try:
+                t = cal.valid_record_task(sample)
+            except BudgetError as exc:
+                raise BudgetError(f"budget.json: field 'manual_samples[{n}]': {exc}; left untouched") from None
+            rebuilt[t["type"]] = cal.add_sample(rebuilt.get(t["type"]) or empty_calibration("per unit"),
+                                                t["units"], t["pct"], t["output_tokens"])
+        budget["calibration"] = rebuilt
+        keep_after = iso(now - cal.APPLIED_KEEP)
+        # What budget.json now holds for each recent record, so a retry of one replaces it.
+        budget["applied_logs"] = {r["session_id"]: {"started_at": r.get("started_at"), "ended_at": r.get("ended_at"),
+                                                    "calibration_tasks": tasks}
+                                  for r, tasks in valid if str(r.get("ended_at")) >= keep_after and isinstance(r.get("session_id"), str)}
+    manual, skipped = len(cal.manual_samples(budget)), len(records) - len(valid)
+    text = f"Rebuilt calibration from {len(records)} session record(s) and {manual} sample(s) added by hand" \
+        + (f"; skipped {skipped} malformed record(s)" if skipped else "")
+    return Result(data={"records": len(records), "manual_samples": manual, "skipped": skipped, "calibration": rebuilt},
+                  text=text)

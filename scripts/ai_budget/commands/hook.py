@@ -44,13 +44,12 @@ def _five(util: dict) -> tuple[float | None, str | None]:
 
 
 def session_start(payload: dict, budget: dict, now) -> tuple[dict | None, int]:
-    from types import SimpleNamespace
-
+    from .. import core
     from ..outputs import brief
-    from .check import gather
+    from . import record_check
 
     session_id = payload.get("session_id") or None
-    data = gather(SimpleNamespace(no_fetch=False, session=session_id), now)
+    data = record_check(core.brief(now, session_id=session_id), now, session_id)
     unlogged = session_state.latest_unlogged(exclude=session_id)
     notes = (f"**Not logged:** session {unlogged['session_id'][:8]} (ended {unlogged['ended_unlogged'][:16]}Z); "
              f"record it with `{paths.cli_command('log', '--session', unlogged['session_id'], '--task', 'TYPE:UNITS')}`",

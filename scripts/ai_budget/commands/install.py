@@ -18,15 +18,15 @@ import shutil
 from pathlib import Path
 
 from .. import paths
-from ..errors import BudgetError
 from ..atomic import dump_json, locked, write_atomic
+from ..errors import BudgetError
+from ..state import previous_statusline
 from . import Result
 
 SKILLS = ("budget-check", "budget-log")
 # event → (hook argument, matcher, timeout s). SessionStart may call the usage API (10 s timeout).
 HOOKS = {"SessionStart": ("session-start", None, 20), "UserPromptSubmit": ("user-prompt-submit", None, 5),
          "PreToolUse": ("pre-tool-use", "Task|Agent", 5), "Stop": ("stop", None, 5), "SessionEnd": ("session-end", None, 2)}
-PREVIOUS_STATUSLINE = "ai-budget-previous-statusline.json"
 
 
 # Our hook and status line commands, whichever checkout wrote them: after the repo moves,
@@ -37,18 +37,6 @@ _OURS = re.compile(r"\bpython3(?: -S)? .*/scripts/budget\.py'? (?:hook [a-z-]+|s
 
 def _is_ours(command) -> bool:
     return isinstance(command, str) and _OURS.search(command.strip()) is not None
-
-
-def previous_statusline_path(claude_dir: Path | None = None) -> Path:
-    return (claude_dir or paths.claude_dir()) / PREVIOUS_STATUSLINE
-
-
-def load_previous_statusline(claude_dir: Path | None = None) -> dict | None:
-    try:
-        data = json.loads(previous_statusline_path(claude_dir).read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def skill_rules(claude_dir: Path) -> list[str]:
@@ -239,17 +227,17 @@ def change_settings(claude_dir: Path, args, now, install: bool) -> list[str]:
         else:
             new = remove_hooks(new)
             if isinstance(new.get("statusLine"), dict) and _is_ours(new["statusLine"].get("command")):
-                restored = load_previous_statusline(claude_dir)
+                restored = previous_statusline.load(claude_dir)
                 if restored:
                     new["statusLine"] = restored
                     lines.append(f"status line: restored yours ({restored.get('command')})")
                 else:
                     del new["statusLine"]
         if previous and not args.dry_run:
-            write_atomic(previous_statusline_path(claude_dir), dump_json(previous))
+            write_atomic(previous_statusline.path(claude_dir), dump_json(previous))
         lines += write_settings(path, old, new, args.dry_run, now)
         if not install and not args.dry_run and new != old:
-            previous_statusline_path(claude_dir).unlink(missing_ok=True)
+            previous_statusline.path(claude_dir).unlink(missing_ok=True)
     return lines
 
 

@@ -14,27 +14,19 @@ from __future__ import annotations
 
 import copy
 import os
-from datetime import timedelta
 from pathlib import Path
 
-from .. import paths
+from .. import core, paths
 from ..analysis import calibration as cal
-from ..analysis.session_delta import five_hour_delta, is_pct, split
-from ..analysis.totals import summarize
+from ..analysis.session_delta import split
+from ..atomic import locked, write_atomic
 from ..errors import BudgetError
 from ..outputs import gitrepo, session_log
 from ..outputs.text import num
 from ..sources import backlog, utilisation
-from ..state import budget_file, history_file, index, session_state
-from ..atomic import locked, write_atomic
-from ..state.budget_file import empty_calibration
-from ..timefmt import iso, iso_ms, parse_iso
-from . import Result, synced_prices, tokens
-from .check import current_session
-from .set_balance import parse_count
-
-LOG_FRESH_S = 30  # a cached reading older than this predates the work just done
-APPLIED_KEEP = timedelta(days=7)  # how long a log can be retried without counting twice
+from ..state import budget_file, history_file, session_state
+from ..timefmt import iso, parse_iso
+from . import Result
 
 
 def parse_tasks(specs: list[str], calibration: dict) -> list[dict]:
@@ -55,55 +47,23 @@ def parse_tasks(specs: list[str], calibration: dict) -> list[dict]:
     return list(merged.values())
 
 
-def local_share(session_id: str, since_ms: int) -> float | None:
-    """This session's share of all local API-equivalent cost since `since_ms`."""
-    costs = index.cost_by_session(since_ms)
-    total = sum(costs.values())
-    return costs.get(session_id, 0.0) / total if total > 0 else None
-
-
 def run(args, now) -> Result:
     home = paths.budget_home()
     path = paths.budget_file()
     budget = budget_file.load(path)
     tasks = parse_tasks(args.task, budget["calibration"])
-    copilot_used = parse_count(args.copilot_used, "--copilot-used")
+    copilot_used = budget_file.parse_count(args.copilot_used, "--copilot-used")
     backlog_path, completed_path = home / "tasks" / "backlog.md", home / "tasks" / "completed.md"
     backlog_tasks = backlog.read(backlog_path)
     moves = [backlog.find(backlog_tasks, needle) for needle in args.complete or []]
     if len({t.line_no for t in moves}) != len(moves):
         raise BudgetError("--complete: two of the given texts match the same backlog line")
 
-    session_id, transcript = current_session(args.session)
-    prices = synced_prices(budget)
-    session = tokens.session_entries(transcript)[0] if transcript else []  # lines only; `tokens` shows the cost-state extras
-    start = session_state.start_for(session_id, min((e.ts_ms for e in session), default=None))
-    since_ms = iso_ms(start["started_at"]) if start else None
-    entries = [e for e in session if since_ms is None or e.ts_ms >= since_ms]
+    m = core.session_measure(args.session, now, allow_fetch=not args.no_fetch)
+    session_id, start, util, delta, totals = m["session_id"], m["start"], m["util"], m["delta"], m["tokens"]
     started = parse_iso(start["started_at"]) if start else None
-    # A cached reading from before (or at) the start says nothing about the work since.
-    max_age = min(LOG_FRESH_S, (now - started).total_seconds() - 1) if started else LOG_FRESH_S
-    util = usable(utilisation.current(budget, now, allow_fetch=not args.no_fetch, max_age=max(0.0, max_age)), budget, now)
-    five = util.get("five_hour") or {}
-    observed = parse_iso(util.get("observed_at"))
-    start_observed = parse_iso(start.get("observed_at")) if start else None
-    newer = observed is not None and (start_observed is None or observed > start_observed)
-    end = {"util": five.get("util"), "resets_at": five.get("resets_at"),
-           "problem": util.get("problem") or (None if newer else "no reading newer than the session start"),
-           "trusted": util["source"] != "none" and not util["stale"] and newer}
-    totals = summarize(entries)
-    costs = [prices.entry_cost(e) for e in entries]
-    unpriced = sorted({e.model for e, c in zip(entries, costs) if c is None})
-    cost_usd = round(sum(c for c in costs if c is not None), 4)
-    share = local_share(session_id, since_ms) if since_ms else None
-    delta = five_hour_delta(start and {**start["five_hour"], "trusted": start.get("trusted")}, end, share)
-    seven_before = start["seven_day"].get("util") if start else None
     parts = split(delta["delta"] if delta["trusted"] else None, totals["output_tokens"], tasks, budget["calibration"])
-
-    # The transcript holds no response since the start: a sample would drag the averages toward 0 (or take
-    # other sessions' usage as this one's).
-    idle = transcript is not None and not entries
-    calibration_tasks = [] if idle else [
+    calibration_tasks = [] if m["idle"] else [
         {"type": p["type"], "units": p["units"], "pct": p["pct"] if delta["trusted"] else None,
          "output_tokens": p["output_tokens"]} for p in parts]
     cop = budget["copilot"]
@@ -111,7 +71,6 @@ def run(args, now) -> Result:
                     f"{cop['unit'].replace('_', ' ')} used"
                     + ("" if copilot_used is not None else f" (as of {str(cop.get('last_updated'))[:10]})")
                     if copilot_used is not None or cop.get("used") is not None else "no count recorded")
-    seven = util.get("seven_day") or {}
     date = now.astimezone().strftime("%Y-%m-%d")
     rec = {
         "v": 1, "session_id": session_id, "date": date,
@@ -119,11 +78,11 @@ def run(args, now) -> Result:
         "started_local": started.astimezone().strftime("%H:%M") if started else "?",
         "ended_local": now.astimezone().strftime("%H:%M"),
         "delta": delta,
-        "seven_day": {"before": seven_before if is_pct(seven_before) else None, "after": seven.get("util")},
+        "seven_day": m["seven_day"],
         "tokens": {k: totals[k] for k in ("exchanges", "input_tokens", "output_tokens", "cache_creation_input_tokens",
                                            "cache_read_input_tokens", "web_search_requests", "web_fetch_requests")},
-        "cost_usd": cost_usd, "unpriced_models": unpriced,
-        "cost_text": f"${cost_usd:.2f}" + (f" + unpriced: {', '.join(unpriced)}" if unpriced else ""),
+        "cost_usd": m["cost_usd"], "unpriced_models": m["unpriced_models"],
+        "cost_text": f"${m['cost_usd']:.2f}" + (f" + unpriced: {', '.join(m['unpriced_models'])}" if m["unpriced_models"] else ""),
         "copilot": copilot_text, "gemini": args.gemini or str(budget["gemini"].get("status", "")).replace("_", " "),
         "tasks": parts,
         "calibration_tasks": calibration_tasks,
@@ -137,7 +96,7 @@ def run(args, now) -> Result:
     preview = apply(copy.deepcopy(budget), rec, util, copilot_used, now)
     budget_file.validate(preview)
     rec["calibration_text"] = calibration_text(budget["calibration"], preview["calibration"], calibration_tasks) \
-        if not (idle and tasks) else [f"no usage since the {'last log' if start and start.get('logged_at') else 'start'}: "
+        if not (m["idle"] and tasks) else [f"no usage since the {'last log' if start and start.get('logged_at') else 'start'}: "
                                       "calibration unchanged"]
     writable([path, log_path, history_path] + ([backlog_path, completed_path] if moves else []))
     session_log.read(log_path, date)  # both raise for a file that is not UTF-8
@@ -149,7 +108,7 @@ def run(args, now) -> Result:
     session_log.append(log_path, session_log.render(rec), date, rec)
     with budget_file.update(path) as fresh:
         apply(fresh, rec, util, copilot_used, now)
-    session_state.mark_logged(session_id, session_state.snapshot(iso(now), util, end["trusted"] and five.get("util") is not None))
+    session_state.mark_logged(session_id, session_state.snapshot(iso(now), util, m["end"]["trusted"] and m["end"]["util"] is not None))
     changed = [path, log_path]
     notes = []
     try:
@@ -168,16 +127,6 @@ def run(args, now) -> Result:
             "log_file": str(log_path), "commit": git, "commit_message": message}
     warnings = (git["notes"] if not git["committed"] else []) + notes
     return Result(data=data, text=render_summary(rec, log_path, git), warnings=warnings)
-
-
-def usable(util: dict, budget: dict, now) -> dict:
-    """A reading whose percentages are not finite numbers ≥ 0 measures nothing, and
-    must not reach budget.json (it would fail validation after the log was written)."""
-    for key in ("five_hour", "seven_day"):
-        value = (util.get(key) or {}).get("util")
-        if value is not None and not is_pct(value):
-            return utilisation.last_known(budget, now, f"the {key.replace('_', '-')} reading {value!r} is not a percentage")
-    return util
 
 
 def writable(files: list[Path]) -> None:
@@ -208,7 +157,7 @@ def apply(budget: dict, rec: dict, util: dict, copilot_used, now) -> dict:
         calibration[t["type"]] = cal.add_sample(cal.require_type(calibration, t["type"]), t["units"], t["pct"], t["output_tokens"])
     applied[rec["session_id"]] = {"started_at": rec["started_at"], "ended_at": rec["ended_at"],
                                   "calibration_tasks": rec["calibration_tasks"]}
-    keep_after = iso(now - APPLIED_KEEP)
+    keep_after = iso(now - cal.APPLIED_KEEP)
     budget["applied_logs"] = {k: v for k, v in applied.items() if str(v.get("ended_at")) >= keep_after}
     if copilot_used is not None:
         budget["copilot"].update(used=copilot_used, last_updated=iso(now))
@@ -269,41 +218,3 @@ def render_summary(rec: dict, log_path: Path, git: dict) -> str:
     lines += [f"Moved to completed: {t}" for t in rec["completed"]]
     lines += [f"git: {n}" for n in git["notes"]]
     return "\n".join(lines)
-
-
-def rebuild_calibration(now) -> Result:
-    """Recompute every average from the records: the sessions' machine-readable
-    records (a retried log counted once) and budget.json's ledger of samples added
-    by hand. Under the lock, so no log or calibrate running meanwhile is lost."""
-    home = paths.budget_home()
-    with budget_file.update(paths.budget_file()) as budget:
-        records = session_log.records(home / "sessions")
-        rebuilt = {name: empty_calibration(e.get("unit", "per unit")) for name, e in budget["calibration"].items()}
-        valid = []
-        for rec in records:
-            try:
-                valid.append((rec, [cal.valid_record_task(t) for t in rec.get("calibration_tasks") or []]))
-            except BudgetError:
-                continue
-        for _, tasks in valid:
-            for t in tasks:
-                rebuilt[t["type"]] = cal.add_sample(rebuilt.get(t["type"]) or empty_calibration("per unit"),
-                                                    t["units"], t["pct"], t["output_tokens"])
-        for n, sample in enumerate(cal.manual_samples(budget)):
-            try:
-                t = cal.valid_record_task(sample)
-            except BudgetError as exc:
-                raise BudgetError(f"budget.json: field 'manual_samples[{n}]': {exc}; left untouched") from None
-            rebuilt[t["type"]] = cal.add_sample(rebuilt.get(t["type"]) or empty_calibration("per unit"),
-                                                t["units"], t["pct"], t["output_tokens"])
-        budget["calibration"] = rebuilt
-        keep_after = iso(now - APPLIED_KEEP)
-        # What budget.json now holds for each recent record, so a retry of one replaces it.
-        budget["applied_logs"] = {r["session_id"]: {"started_at": r.get("started_at"), "ended_at": r.get("ended_at"),
-                                                    "calibration_tasks": tasks}
-                                  for r, tasks in valid if str(r.get("ended_at")) >= keep_after and isinstance(r.get("session_id"), str)}
-    manual, skipped = len(cal.manual_samples(budget)), len(records) - len(valid)
-    text = f"Rebuilt calibration from {len(records)} session record(s) and {manual} sample(s) added by hand" \
-        + (f"; skipped {skipped} malformed record(s)" if skipped else "")
-    return Result(data={"records": len(records), "manual_samples": manual, "skipped": skipped, "calibration": rebuilt},
-                  text=text)

@@ -6,7 +6,7 @@ import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .. import paths
+from .. import core, paths
 from ..analysis import history, reports
 from ..errors import BudgetError
 from ..outputs import gitrepo
@@ -14,7 +14,7 @@ from ..outputs.text import num, table
 from ..sources import statusline_snapshot
 from ..state import budget_file, history_file, index
 from ..timefmt import parse_iso
-from . import Result, synced_prices
+from . import Result
 
 
 def _date(value: str | None, flag: str) -> str | None:
@@ -84,7 +84,7 @@ def run(args, now) -> Result:
         raise BudgetError(f"--since {since} is after --until {until}")
     home, machine = paths.budget_home(), paths.machine_id()
     budget = budget_file.load(paths.budget_file())
-    synced_prices(budget)
+    core.synced_prices(budget)
     warnings: list[str] = []
     lo, hi = _day_ms(since, tz, -1), _day_ms(until, tz, 2)  # coarse SQL prefilter; the reports filter exactly
     if args.kind == "blocks":

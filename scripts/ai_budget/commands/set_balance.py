@@ -29,18 +29,6 @@ def next_month_start(now: datetime) -> datetime:
     return datetime(year, month, 1, tzinfo=timezone.utc)
 
 
-def parse_count(value: str | None, flag: str) -> float | None:
-    if value is None:
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        raise BudgetError(f"{flag}: must be a number, got {value!r}") from None
-    if number != number or number < 0 or number in (float("inf"),):
-        raise BudgetError(f"{flag}: must be a number ≥ 0, got {value!r}")
-    return int(number) if number.is_integer() else number
-
-
 def _date(value: str | None, flag: str) -> str | None:
     if value is None:
         return None
@@ -64,14 +52,14 @@ def set_copilot(args, now, budget, warnings) -> str:
         if args.unit not in budget_file.COPILOT_UNITS:
             raise BudgetError(f"--unit: must be one of {', '.join(budget_file.COPILOT_UNITS)}")
         c["unit"] = args.unit
-    limit = parse_count(args.limit, "--limit")
+    limit = budget_file.parse_count(args.limit, "--limit")
     if limit is not None:
         c["limit"] = limit
     elif args.plan or args.unit:
         allowance = COPILOT_ALLOWANCES.get((c["plan"], c["unit"]))
         if allowance is not None:
             c["limit"] = allowance
-    used = parse_count(args.used, "--used")
+    used = budget_file.parse_count(args.used, "--used")
     if used is not None:
         c["used"] = used
     resets = _date(args.resets_at, "--resets-at")
@@ -89,7 +77,7 @@ def set_gemini(args, now, budget, warnings) -> str:
     if args.status:
         g["status"] = args.status.strip()
     for key in ("used", "limit"):
-        value = parse_count(getattr(args, key), f"--{key}")
+        value = budget_file.parse_count(getattr(args, key), f"--{key}")
         if value is not None:
             g[key] = value
     if args.unit:
@@ -103,11 +91,11 @@ def set_gemini(args, now, budget, warnings) -> str:
 def set_alerts(args, now, budget, warnings) -> str:
     a = budget["alerts"]
     for key in ("warn_at", "critical_at"):
-        value = parse_count(getattr(args, key), "--" + key.replace("_", "-"))
+        value = budget_file.parse_count(getattr(args, key), "--" + key.replace("_", "-"))
         if value is not None:
             a[key] = value
     if args.block_at is not None:
-        a["block_at"] = None if args.block_at.lower() == "off" else parse_count(args.block_at, "--block-at")
+        a["block_at"] = None if args.block_at.lower() == "off" else budget_file.parse_count(args.block_at, "--block-at")
     if not 0 < a["warn_at"] < a["critical_at"] <= 100:
         raise BudgetError("alerts: need 0 < --warn-at < --critical-at ≤ 100")
     if a["block_at"] is not None and not 0 < a["block_at"] <= 200:

@@ -55,9 +55,9 @@ def session_cost(payload: dict, budget: dict) -> float | None:
 
 def chained_output(stdin_text: str) -> str:
     """The user's own status line, when install --statusline chained it."""
-    from .install import load_previous_statusline
+    from ..state import previous_statusline
 
-    previous = load_previous_statusline()
+    previous = previous_statusline.load()
     command = previous.get("command") if previous else None
     if not command:
         return ""

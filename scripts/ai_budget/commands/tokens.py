@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import paths
-from ..sources import cost_state
-from ..sources.dedup import Deduper
+from .. import core, paths
 from ..analysis.totals import summarize
 from ..errors import BudgetError, SourceUnavailable
 from ..outputs.text import num, table
 from ..sources import transcripts
-from ..state import budget_file, index
-from . import Result, synced_prices
+from ..state import budget_file
+from . import Result
 
 
 def locate(file: str | None, session: str | None, cwd: Path | None = None) -> Path:
@@ -31,26 +29,6 @@ def locate(file: str | None, session: str | None, cwd: Path | None = None) -> Pa
     if not found:
         raise SourceUnavailable(f"no Claude Code transcripts found under {paths.claude_dir() / 'projects'}")
     return found
-
-
-def session_entries(main_file: Path, prices=None) -> tuple[list, list]:
-    """The session's de-duplicated entries and its cost-state extras
-    [(ts_ms, model, 6-tuple, cost, attributed)]: from the index (synced by the caller) when
-    the file is under a projects root, else read directly (a copied or archived
-    transcript; its forks are not there to tell an inherited base apart)."""
-    root = transcripts.root_of(main_file, paths.projects_roots())
-    if root is None:
-        dedup, states = Deduper(), []
-        for path in transcripts.session_files(main_file):
-            reader = transcripts.UsageLines(path, 0, states if path == main_file else None)
-            dedup.extend(transcripts.read_entries(path, main_file.parent.name, main_file.stem, reader))
-        rows = [(e.ts_ms, e.model, (e.input, e.output, e.cache_5m, e.cache_1h, e.cache_read, e.web_search)) for e in dedup.kept]
-        extras = [(ts, model, v, prices.cost(model, ts, *v[:5]) if prices else None, attributed)
-                  for _s, ts, model, v, attributed in cost_state.extras({main_file.stem: states}, {main_file.stem: rows})]
-        return dedup.kept, extras
-    project, session = transcripts.session_of(main_file, root)
-    extras = [(r[2], r[3], tuple(r[4:10]), r[10], bool(r[11])) for r in index.extra_rows(project=project, session=session)]
-    return [e for e, _cost in index.entries(project=project, session=session)], extras
 
 
 def extra_totals(extras: list, attributed: bool = True) -> dict:
@@ -72,7 +50,7 @@ _EXTRA_KEYS = ("input_tokens", "output_tokens", "cache_creation_5m_tokens", "cac
 
 
 def session_totals(main_file: Path, prices=None) -> dict:
-    entries, extras = session_entries(main_file, prices)
+    entries, extras = core.session_entries(main_file, prices)
     totals = summarize(entries)
     # Kept apart: the line totals stay comparable with ccusage (which never sees these calls).
     totals["not_in_transcript"] = extra_totals(extras)
@@ -119,6 +97,6 @@ def render(t: dict) -> str:
 
 def run(args, now) -> Result:
     main_file = locate(args.file, args.session)
-    prices = synced_prices(budget_file.load(paths.budget_file()))
+    prices = core.synced_prices(budget_file.load(paths.budget_file()))
     totals = session_totals(main_file, prices)
     return Result(data=totals, text=render(totals))

@@ -7,8 +7,8 @@ import contextlib
 import copy
 from pathlib import Path
 
-from ..errors import BudgetError
 from ..atomic import dump_json, locked, read_json_file, write_atomic
+from ..errors import BudgetError
 
 SCHEMA_VERSION = 3
 
@@ -159,6 +159,19 @@ SECTIONS = ("claude", "copilot", "gemini", "calibration", "alerts", "pricing_ove
 MAX_PCT = 1000.0  # utilisation above 100 happens (overage); beyond this it is junk
 MAX_NUMBER = 1e15  # counts, totals and prices: far above any real one, and exact as a float
 PRICE_KEYS = ("input", "output", "cache_write_5m", "cache_write_1h", "cache_read", "fast_multiplier")
+
+
+def parse_count(value: str | None, flag: str) -> float | None:
+    """A count or balance given on the command line, as budget.json stores it."""
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        raise BudgetError(f"{flag}: must be a number, got {value!r}") from None
+    if number != number or number < 0 or number in (float("inf"),):
+        raise BudgetError(f"{flag}: must be a number ≥ 0, got {value!r}")
+    return int(number) if number.is_integer() else number
 
 
 def _bad(field: str, what: str, value) -> BudgetError:

@@ -13,8 +13,8 @@ import json
 import re
 
 from .. import paths
-from ..timefmt import iso_ms
 from ..atomic import dump_json, locked, write_atomic
+from ..timefmt import iso_ms
 
 FIVE_HOURS_MS = 5 * 3600 * 1000
 TERMINAL_KEEP_MS = 24 * 3600 * 1000  # a terminal check older than this by a newer one is deleted

@@ -1,0 +1,196 @@
+"""The read API: the brief, the local usage summary and a session's measure, as
+plain data, from state and sources, writing nothing.
+
+Every surface shares these: `check`, `log` and the hooks call them and then do
+their own writes; an MCP server or a web page can call them with no side
+effects. The only files they can touch are caches: the usage API's (when
+`allow_fetch`) and the transcript index (when transcripts changed since its last
+sync). With `allow_fetch=False` and a warm index nothing at all is written.
+
+    brief(now, *, allow_fetch=True, session_id=None) -> dict
+    usage_summary(now) -> dict
+    session_measure(session_id, now, *, allow_fetch=True) -> dict
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from . import notices, paths
+from .analysis import pace, planner
+from .analysis.session_delta import five_hour_delta, is_pct
+from .analysis.totals import summarize
+from .sources import backlog, cost_state, transcripts, utilisation
+from .sources.dedup import Deduper
+from .state import budget_file, index, session_state
+from .timefmt import iso, iso_ms, parse_iso
+
+MANUAL_STALE_AFTER = timedelta(days=2)
+FIVE_HOURS = timedelta(hours=5)
+LOG_FRESH_S = 30  # a cached reading older than this predates the work just done
+
+
+def synced_prices(budget: dict):
+    """The price table, after bringing the transcript index up to date."""
+    from .analysis import pricing
+    from .outputs import progress
+
+    prices = pricing.load(budget.get("pricing_overrides"))
+    index.sync(prices, progress=progress.on_tty())
+    skipped = index.skipped_lines()
+    if skipped:
+        notices.add(f"{skipped:,} transcript line(s) with usage skipped: they cannot be represented "
+                    "(JSON nested too deep, a token count or a time out of range)")
+    return prices
+
+
+def current_session(session_id: str | None) -> tuple[str, Path | None]:
+    """The session asked for, else the newest transcript of the working folder's project."""
+    roots = paths.projects_roots()
+    if session_id:
+        return session_id, transcripts.find_session_by_id(roots, session_id)
+    found = transcripts.find_current_session(roots, Path.cwd())
+    return (found.stem, found) if found else ("no-transcript", None)
+
+
+def session_entries(main_file: Path, prices=None) -> tuple[list, list]:
+    """The session's de-duplicated entries and its cost-state extras
+    [(ts_ms, model, 6-tuple, cost, attributed)]: from the index (synced by the caller) when
+    the file is under a projects root, else read directly (a copied or archived
+    transcript; its forks are not there to tell an inherited base apart)."""
+    root = transcripts.root_of(main_file, paths.projects_roots())
+    if root is None:
+        dedup, states = Deduper(), []
+        for path in transcripts.session_files(main_file):
+            reader = transcripts.UsageLines(path, 0, states if path == main_file else None)
+            dedup.extend(transcripts.read_entries(path, main_file.parent.name, main_file.stem, reader))
+        rows = [(e.ts_ms, e.model, (e.input, e.output, e.cache_5m, e.cache_1h, e.cache_read, e.web_search)) for e in dedup.kept]
+        extras = [(ts, model, v, prices.cost(model, ts, *v[:5]) if prices else None, attributed)
+                  for _s, ts, model, v, attributed in cost_state.extras({main_file.stem: states}, {main_file.stem: rows})]
+        return dedup.kept, extras
+    project, session = transcripts.session_of(main_file, root)
+    extras = [(r[2], r[3], tuple(r[4:10]), r[10], bool(r[11])) for r in index.extra_rows(project=project, session=session)]
+    return [e for e, _cost in index.entries(project=project, session=session)], extras
+
+
+# ---------------------------------------------------------------- the brief
+
+def manual_balance(section: dict, now, name: str) -> dict:
+    updated = parse_iso(section.get("last_updated"))
+    resets = parse_iso(section.get("resets_at"))
+    info = dict(section)
+    info["age_days"] = round((now - updated).total_seconds() / 86400, 1) if updated else None
+    info["stale"] = updated is None or now - updated > MANUAL_STALE_AFTER
+    info["reset_since_update"] = bool(resets and updated and updated < resets <= now)
+    used, limit = section.get("used"), section.get("limit")
+    info["remaining"] = None if used is None or limit is None else limit - used
+    info["how_to_update"] = paths.cli_command("set", name, "--used N" if name == "copilot" else "--status TEXT")
+    return info
+
+
+def _local(budget: dict, now, five: dict) -> dict:
+    """What this machine's transcripts say about today and the current 5-hour window."""
+    synced_prices(budget)
+    midnight = now.astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
+    out = {"today": index.totals_since(int(midnight.timestamp() * 1000)), "window": None}
+    resets = parse_iso(five.get("resets_at"))
+    if resets and resets > now:
+        out["window"] = index.totals_since(int((resets - FIVE_HOURS).timestamp() * 1000))
+    return out
+
+
+def used_5h(util: dict) -> float | None:
+    """The 5-hour utilisation, unless the reading predates the window's reset."""
+    five = util.get("five_hour") or {}
+    return None if five.get("reset_since") else five.get("util")
+
+
+def brief(now, *, allow_fetch: bool = True, session_id: str | None = None) -> dict:
+    """What `check --json` shows, but for the session start it records (`session`
+    holds only the id and transcript here)."""
+    budget = budget_file.load(paths.budget_file())
+    util = utilisation.current(budget, now, allow_fetch=allow_fetch)
+    for key in ("five_hour", "seven_day"):
+        win = util.get(key) or {}
+        win["pace"] = pace.pace(win.get("util"), parse_iso(win.get("resets_at")), now, key) if not win.get("reset_since") else None
+    alternatives = []
+    copilot = manual_balance(budget["copilot"], now, "copilot")
+    gemini = manual_balance(budget["gemini"], now, "gemini")
+    if copilot["remaining"] is None or copilot["remaining"] > 0:
+        alternatives.append("Copilot")
+    if str(gemini.get("status", "")).lower() in ("active", "ok", "available", "free"):
+        alternatives.append("Gemini")
+    tasks = backlog.read(paths.budget_home() / "tasks" / "backlog.md")
+    weekly = (util.get("seven_day") or {}).get("util")
+    plan = planner.plan(tasks, budget["calibration"], used_5h(util), weekly, alternatives, budget["alerts"]["warn_at"])
+    session_id, transcript = current_session(session_id)
+    return {"generated_at": iso(now), "claude": util, "local": _local(budget, now, util.get("five_hour") or {}),
+            "copilot": copilot, "gemini": gemini, "backlog": plan,
+            "session": {"id": session_id, "transcript": str(transcript) if transcript else None}}
+
+
+def usage_summary(now) -> dict:
+    """API-equivalent usage on this machine: today, this 5-hour window (None when no
+    reading places it) and this month, from the last reading (never fetched)."""
+    budget = budget_file.load(paths.budget_file())
+    out = _local(budget, now, utilisation.current(budget, now, allow_fetch=False).get("five_hour") or {})
+    first = now.astimezone().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    return {**out, "month": index.totals_since(int(first.timestamp() * 1000))}
+
+
+# ---------------------------------------------------------------- a session's measure
+
+def usable(util: dict, budget: dict, now) -> dict:
+    """A reading whose percentages are not finite numbers ≥ 0 measures nothing, and
+    must not reach budget.json (it would fail validation after the log was written)."""
+    for key in ("five_hour", "seven_day"):
+        value = (util.get(key) or {}).get("util")
+        if value is not None and not is_pct(value):
+            return utilisation.last_known(budget, now, f"the {key.replace('_', '-')} reading {value!r} is not a percentage")
+    return util
+
+
+def local_share(session_id: str, since_ms: int) -> float | None:
+    """This session's share of all local API-equivalent cost since `since_ms`."""
+    costs = index.cost_by_session(since_ms)
+    total = sum(costs.values())
+    return costs.get(session_id, 0.0) / total if total > 0 else None
+
+
+def session_measure(session_id: str | None, now, *, allow_fetch: bool = True) -> dict:
+    """What `log` would measure for a session (None: the working folder's newest):
+    its responses since its start (`session_state.start_for`), their tokens and
+    cost, and the 5-hour delta from the start reading to a reading newer than it."""
+    budget = budget_file.load(paths.budget_file())
+    session_id, transcript = current_session(session_id)
+    prices = synced_prices(budget)
+    session = session_entries(transcript)[0] if transcript else []  # lines only; `tokens` shows the cost-state extras
+    start = session_state.start_for(session_id, min((e.ts_ms for e in session), default=None))
+    since_ms = iso_ms(start["started_at"]) if start else None
+    entries = [e for e in session if since_ms is None or e.ts_ms >= since_ms]
+    started = parse_iso(start["started_at"]) if start else None
+    # A cached reading from before (or at) the start says nothing about the work since.
+    max_age = min(LOG_FRESH_S, (now - started).total_seconds() - 1) if started else LOG_FRESH_S
+    util = usable(utilisation.current(budget, now, allow_fetch=allow_fetch, max_age=max(0.0, max_age)), budget, now)
+    five = util.get("five_hour") or {}
+    observed = parse_iso(util.get("observed_at"))
+    start_observed = parse_iso(start.get("observed_at")) if start else None
+    newer = observed is not None and (start_observed is None or observed > start_observed)
+    end = {"util": five.get("util"), "resets_at": five.get("resets_at"),
+           "problem": util.get("problem") or (None if newer else "no reading newer than the session start"),
+           "trusted": util["source"] != "none" and not util["stale"] and newer}
+    costs = [prices.entry_cost(e) for e in entries]
+    share = local_share(session_id, since_ms) if since_ms else None
+    seven_before = start["seven_day"].get("util") if start else None
+    cost_usd = round(sum(c for c in costs if c is not None), 4)
+    return {"session_id": session_id, "transcript": str(transcript) if transcript else None, "start": start,
+            "util": util, "end": end,
+            "delta": five_hour_delta(start and {**start["five_hour"], "trusted": start.get("trusted")}, end, share),
+            "seven_day": {"before": seven_before if is_pct(seven_before) else None,
+                          "after": (util.get("seven_day") or {}).get("util")},
+            "tokens": summarize(entries), "cost_usd": cost_usd,
+            "unpriced_models": sorted({e.model for e, c in zip(entries, costs) if c is None}),
+            # The transcript holds no response since the start: a sample would drag the averages
+            # toward 0 (or take other sessions' usage as this one's).
+            "idle": transcript is not None and not entries}
