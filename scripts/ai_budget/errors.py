@@ -4,7 +4,6 @@
 2 bad input or a refusal.
 """
 
-EXIT_OK = 0
 EXIT_UNAVAILABLE = 1
 EXIT_BAD_INPUT = 2
 

@@ -1,4 +1,4 @@
-"""Pace within a usage window (reference other-tools §10.5, CodexBar's formula). Pure.
+"""Pace within a usage window (CodexBar's formula). Pure.
 
 expected = share of the window elapsed; delta = used − expected (> 0: burning
 faster than an even pace); at the current rate the window runs out after

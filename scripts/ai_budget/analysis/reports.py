@@ -150,7 +150,7 @@ def _floor_hour(ms: int) -> int:
 
 def blocks(rows, now_ms: int, known_resets: list[int] = (), since_ms: int | None = None,
            until_ms: int | None = None) -> dict:
-    """ccusage's 5-hour blocks (other-tools §10.2) from [(entry, cost)] sorted by time.
+    """ccusage's 5-hour blocks from [(entry, cost)] sorted by time.
     A real window end from the usage API (`known_resets`, epoch ms) places its
     window exactly; other blocks start at the floored hour, as ccusage guesses."""
     windows = sorted((end - BLOCK_MS, end) for end in set(known_resets))

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from ..timefmt import ms_to_iso
 
-TOKEN_KEYS = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
-
-
 def _zero() -> dict:
     return {
         "exchanges": 0,

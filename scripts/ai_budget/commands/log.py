@@ -1,14 +1,12 @@
 """budget log: the whole end of a session in one call — measure, calibrate,
 write the session log, move finished backlog lines, commit.
 
-Every input is validated, and every file checked writable, before anything is
-written. Then the log section is written first (it is the record calibration is
-rebuilt from), budget.json gets this session's samples added to the totals it
-holds at that moment (a read-modify-write under its lock, never a copy read at
-the start), backlog moves write completed.md before removing from backlog.md,
-and the commit comes last. A retry after a failure or kill -9 replaces what the
-failed run wrote: the record is identified by its session and start, and
-budget.json remembers the samples it applied for it (`applied_logs`)."""
+It validates every input, measures through core.session_measure (which writes
+nothing) and checks every file writable before the first write; the writes
+follow the order in docs/ARCHITECTURE.md ("Write order of log"). A retry after
+a failure or kill -9 replaces what the failed run wrote: the record is
+identified by its session and start, and budget.json remembers the samples it
+applied for it (`applied_logs`)."""
 
 from __future__ import annotations
 

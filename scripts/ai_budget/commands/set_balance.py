@@ -10,7 +10,7 @@ from ..state import budget_file
 from ..timefmt import iso, parse_iso
 from . import Result
 
-# Monthly allowances (providers.md §3): AI Credits since 2026-06-01, premium
+# GitHub Copilot's monthly allowances per plan: AI Credits since 2026-06-01, premium
 # requests for legacy annual subscribers.
 COPILOT_ALLOWANCES = {
     ("free", "premium_requests"): 50,

@@ -59,7 +59,7 @@ def _from_blob(blob, source: str) -> Credential | None:
 
 def keychain_services() -> list[str]:
     """With CLAUDE_CONFIG_DIR set, Claude Code suffixes the service with a hash of
-    the raw (NFC) string; the plain name is the fallback (reference §2.2)."""
+    the raw (NFC) string; the plain name is the fallback."""
     services = []
     raw = os.environ.get("CLAUDE_CONFIG_DIR")
     if raw:

@@ -1,4 +1,4 @@
-"""Count each API response once (reference §3.9.3), with one deliberate change.
+"""Count each API response once (as ccusage does), with one deliberate change.
 
 Key: (message.id, requestId). A sidechain replay of a kept message (same id,
 other requestId) matches it too. Among duplicates the main chain beats a

@@ -1,7 +1,7 @@
 """Claude Code transcript JSONL → usage entries. Token counts only: message text,
 tool inputs and results are never kept, only the usage numbers and ids.
 
-Line acceptance follows ccusage 20.0.24's daily loader (reference §3.9.1), so
+Line acceptance follows ccusage 20.0.24's daily loader, so
 totals are comparable; de-duplication lives in sources/dedup.py.
 """
 
@@ -195,7 +195,7 @@ def parse_line(line: bytes, project: str = "", session: str = ""):
 
 @dataclass(slots=True)
 class CostState:
-    """One cumulative `cost-state` record (reference §3.7): what Claude Code
+    """One cumulative `cost-state` record (sources/cost_state.py): what Claude Code
     counted for the session so far, per model, calls never written as assistant
     lines (compaction, background) included. Token counts and names only."""
 

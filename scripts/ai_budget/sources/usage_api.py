@@ -1,6 +1,6 @@
 """Claude subscription utilisation from GET /api/oauth/usage (undocumented).
 
-Behaves like the well-behaved clients (reference §1.6): successes cached for a
+Behaves like the well-behaved clients (Claude Code itself, ccusage, CodexBar): successes cached for a
 few minutes, a 429 closes a gate until Retry-After (0 or absent: 5 minutes),
 one request at a time across processes, and the token never leaves memory
 (nor this host: redirects are not followed). One deadline bounds each request,
