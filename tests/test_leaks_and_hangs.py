@@ -108,10 +108,13 @@ def test_a_process_waiting_for_the_fetch_lock_gives_up_and_serves_the_last_value
     env.cache.mkdir(parents=True, exist_ok=True)
     holder = open(env.cache / "usage-api.json.lock", "a+b")  # another process, stuck in its request
     fcntl.flock(holder.fileno(), fcntl.LOCK_EX)
-    threading.Timer(8, holder.close).start()  # the old code waited for ever: end it
+    release = threading.Timer(8, holder.close)  # the old code waited for ever: end it
+    release.daemon = True
+    release.start()
     started = time.monotonic()
     code, out, err = run(capsys, "check")
     took = time.monotonic() - started
+    release.cancel()
     holder.close()
     assert took < 4, f"check waited {took:.1f}s for the lock"
     assert code == 1 and "41.0%" in out and "another process" in err and not api.requests

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import io
 import json
 import os
 import re
 import shutil
-import socket
 import subprocess
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -185,47 +184,61 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None  # urllib then raises HTTPError with the 3xx code
 
 
-class _Deadline:
-    """Cuts every connection its opener made once `seconds` have passed. A socket
-    timeout restarts with every byte, so a server sending one byte a second was
-    never timed out (and held the fetch lock that check and the hooks wait on)."""
+class _DeadlineSocket:
+    """A connected socket whose every read waits only for what is left of the
+    request's deadline. A socket timeout restarts with every byte, so a server
+    sending one byte a second was never timed out (and held the fetch lock that
+    check and the hooks wait on)."""
 
-    def __init__(self, seconds: float):
-        self.socks: list = []
-        self.expired = False
-        self.timer = threading.Timer(seconds, self._cut)
-        self.timer.daemon = True
+    def __init__(self, sock, deadline: float):
+        self._sock, self._deadline = sock, deadline
 
-    def _cut(self):
-        self.expired = True
-        for sock in self.socks:
-            with contextlib.suppress(OSError):
-                socket.socket.shutdown(sock, socket.SHUT_RDWR)  # the plain socket's, even under TLS
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
 
-    def _connection(self, base):
-        deadline = self
+    def makefile(self, *args, **kwargs):  # http.client reads the whole response through this
+        return io.BufferedReader(_DeadlineReader(self._sock, self._deadline))
 
+
+class _DeadlineReader(io.RawIOBase):
+    def __init__(self, sock, deadline: float):
+        # The socket's own raw file: it keeps the socket open until closed, as urllib expects.
+        self._sock, self._raw, self._deadline = sock, sock.makefile("rb", buffering=0), deadline
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        self._sock.settimeout(left)
+        return self._raw.readinto(buffer)
+
+    def close(self):
+        self._raw.close()
+        super().close()
+
+
+def _opener(deadline: float):
+    def bounded(base):
         class Connection(base):
             def connect(self):
+                self.timeout = max(0.01, deadline - time.monotonic())
                 super().connect()
-                deadline.socks.append(self.sock)
-                if deadline.expired:
-                    deadline._cut()
+                self.sock = _DeadlineSocket(self.sock, deadline)
 
         return Connection
 
-    def opener(self):
-        deadline = self
+    class HTTP(urllib.request.HTTPHandler):
+        def http_open(self, req):
+            return self.do_open(bounded(http.client.HTTPConnection), req)
 
-        class HTTP(urllib.request.HTTPHandler):
-            def http_open(self, req):
-                return self.do_open(deadline._connection(http.client.HTTPConnection), req)
+    class HTTPS(urllib.request.HTTPSHandler):
+        def https_open(self, req):
+            return self.do_open(bounded(http.client.HTTPSConnection), req, context=self._context)
 
-        class HTTPS(urllib.request.HTTPSHandler):
-            def https_open(self, req):
-                return self.do_open(deadline._connection(http.client.HTTPSConnection), req, context=self._context)
-
-        return urllib.request.build_opener(HTTP, HTTPS, _NoRedirect)
+    return urllib.request.build_opener(HTTP, HTTPS, _NoRedirect)
 
 
 def _read_capped(resp) -> bytes:
@@ -250,10 +263,8 @@ def request_usage(token: str, now: datetime) -> dict:
         "Accept": "application/json",
     })
     timed_out = SourceUnavailable(f"usage API: no answer within {TIMEOUT_S}s")
-    deadline = _Deadline(TIMEOUT_S)
-    deadline.timer.start()
     try:
-        with deadline.opener().open(req, timeout=TIMEOUT_S) as resp:
+        with _opener(time.monotonic() + TIMEOUT_S).open(req, timeout=TIMEOUT_S) as resp:
             body = _read_capped(resp)
     except SourceUnavailable:
         raise
@@ -277,16 +288,12 @@ def request_usage(token: str, now: datetime) -> dict:
         raise timed_out from None
     except urllib.error.URLError as exc:
         reason = exc.reason
-        if deadline.expired or isinstance(reason, TimeoutError) or "timed out" in str(reason):
+        if isinstance(reason, TimeoutError) or "timed out" in str(reason):
             raise timed_out from None
         raise SourceUnavailable(f"usage API unreachable ({reason.__class__.__name__})") from None
     except (OSError, http.client.HTTPException, ValueError) as exc:
         # Never the exception's text: http.client quotes header values in some of them.
-        raise (timed_out if deadline.expired else SourceUnavailable(f"usage API unreachable ({exc.__class__.__name__})")) from None
-    finally:
-        deadline.timer.cancel()
-    if deadline.expired:  # cut mid-body: what arrived is not the answer
-        raise timed_out
+        raise SourceUnavailable(f"usage API unreachable ({exc.__class__.__name__})") from None
     try:
         return parse_usage(json.loads(body))
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
