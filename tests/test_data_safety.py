@@ -318,3 +318,25 @@ def test_a_malformed_record_does_not_crash_the_rebuild(env, capsys, clock):
     code, out, err = run(capsys, "calibrate", "--rebuild")
     assert code == 0 and "skipped 1 malformed" in out and "Traceback" not in err
     assert budget_json(env)["calibration"]["feature"]["token_samples"] == 1
+
+
+def test_concurrent_commits_are_all_made_and_leave_the_index_clean(env, capsys):
+    """Twelve `calibrate` runs at once: none fails on git's index.lock, everything ends up
+    committed (a run whose change a concurrent commit already took finds nothing to commit)
+    and the user's index is left clean."""
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    run(capsys, "calibrate", "feature", "1", "1.0")  # creates budget.json and the repo
+    before = int(subprocess.run(["git", "rev-list", "--count", "HEAD"], cwd=env.budget, capture_output=True, text=True).stdout)
+    procs = [subprocess.Popen([sys.executable, "-S", str(REPO / "scripts" / "budget.py"), "calibrate", "feature", str(i), "1.5"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(1, 13)]
+    results = [(p.wait(timeout=120), p.stderr.read()) for p in procs]
+    assert all(code == 0 and "failed" not in err and "index.lock" not in err for code, err in results), results
+    after = int(subprocess.run(["git", "rev-list", "--count", "HEAD"], cwd=env.budget, capture_output=True, text=True).stdout)
+    assert 1 <= after - before <= 12
+    committed = json.loads(subprocess.run(["git", "show", "HEAD:budget.json"], cwd=env.budget, capture_output=True, text=True).stdout)
+    assert len(committed["manual_samples"]) == 13
+    assert subprocess.run(["git", "status", "--porcelain"], cwd=env.budget, capture_output=True, text=True).stdout == ""

@@ -193,3 +193,41 @@ def test_a_closed_pipe_ends_quietly(env):
     finally:
         os.close(writer)
     assert proc.stderr == "" and proc.returncode == 1
+
+
+@pytest.mark.parametrize("raw", ["1500", "-5", "1e400", "1e308"])
+def test_an_absurd_status_line_value_is_never_kept(env, capsys, raw):
+    """Claude Code's rate_limits get the API's bounds: a bad value must not poison check and the brief."""
+    payload = '{"rate_limits": {"five_hour": {"used_percentage": %s, "resets_at": 9999999999}}}' % raw
+    proc, _ = run_cli("statusline", input=payload)
+    assert proc.returncode == 0 and raw not in proc.stdout and "Infinity" not in proc.stdout
+    snapshot = env.cache / "statusline-snapshot.json"
+    assert not snapshot.exists() or raw not in snapshot.read_text() and "Infinity" not in snapshot.read_text()
+    code, out, err = run(capsys, "check", "--no-fetch")
+    assert code in (0, 1) and "Traceback" not in err and "budget.json" not in err
+    proc, _ = run_cli("hook", "session-start", input='{"session_id": "s1"}')
+    assert "**Claude:**" in json.loads(proc.stdout)["hookSpecificOutput"]["additionalContext"]
+
+
+def test_a_reset_time_in_year_9999_is_no_reset_time(env, api, capsys):
+    write_credentials(env.claude)
+    api.answer(200, {"five_hour": {"utilization": 20.0, "resets_at": "9999-12-31T23:59:59-14:00"}, "seven_day": GOOD_7D})
+    code, out, err = run(capsys, "fetch")
+    assert code == 0 and "internal error" not in err and _budget(env)["claude"]["five_hour_resets_at"] is None
+    data = _budget(env)
+    data["claude"]["five_hour_resets_at"] = "9999-12-31T23:59:59-14:00"  # by hand: loads, never crashes later
+    (env.budget / "budget.json").write_text(json.dumps(data))
+    proc, _ = run_cli("check", "--no-fetch", "--json")
+    assert proc.returncode in (0, 1) and json.loads(proc.stdout)["claude"]["five_hour"]["util"] == 20.0
+
+
+def test_a_model_name_from_the_api_is_a_short_printable_string(env, api, capsys):
+    write_credentials(env.claude)
+    scoped = [{"kind": "weekly_scoped", "percent": 5, "scope": {"model": {"display_name": ["l"]}}},
+              {"kind": "weekly_scoped", "percent": 7, "scope": {"model": {"display_name": "Opus\n\x1b[2J" + "x" * 500}}}]
+    api.answer(200, {"five_hour": {"utilization": 20.0, "resets_at": None}, "seven_day": GOOD_7D, "limits": scoped})
+    code, out, err = run(capsys, "fetch")
+    assert code == 0, err
+    names = [s["model"] for s in _budget(env)["claude"]["scoped_weekly"]]
+    assert names[0] == "scoped" and names[1].startswith("Opus[2J") and len(names[1]) <= 60
+    assert all(c.isprintable() for n in names for c in n)

@@ -17,8 +17,16 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
+def _representable(when: datetime | None) -> datetime | None:
+    """A time every later step can shift into any zone and format: 1970 to 9998."""
+    try:
+        return when if when is not None and 1970 <= when.astimezone(UTC).year <= 9998 else None
+    except (OverflowError, ValueError, OSError):
+        return None
+
+
 def parse_iso(value) -> datetime | None:
-    """ISO-8601 with Z or an offset (the OAuth API's format); None when absent or bad."""
+    """ISO-8601 with Z or an offset (the OAuth API's format); None when absent, bad or out of range."""
     if not isinstance(value, str) or not value:
         return None
     text = value.strip()
@@ -28,7 +36,7 @@ def parse_iso(value) -> datetime | None:
         parsed = datetime.fromisoformat(text)
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return _representable(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
 
 
 def parse_epoch_seconds(value) -> datetime | None:
@@ -37,7 +45,7 @@ def parse_epoch_seconds(value) -> datetime | None:
         return None
     if isinstance(value, (int, float)):
         try:
-            return datetime.fromtimestamp(float(value), UTC)
+            return _representable(datetime.fromtimestamp(float(value), UTC))
         except (OverflowError, OSError, ValueError):
             return None
     return parse_iso(value)

@@ -8,6 +8,7 @@ import json
 from .. import paths
 from ..atomic import dump_json, write_atomic
 from ..timefmt import iso, parse_epoch_seconds
+from .usage_api import percentage
 
 
 def path():
@@ -16,16 +17,16 @@ def path():
 
 def from_rate_limits(rate_limits) -> dict | None:
     """Normalise stdin's rate_limits; None when there is nothing usable
-    (first message of a session, API-key users). Values above 100 are kept."""
+    (first message of a session, API-key users). Values above 100 are kept;
+    negative, non-finite and absurd ones are dropped, as from the API."""
     if not isinstance(rate_limits, dict):
         return None
     out = {}
     for key in ("five_hour", "seven_day"):
         win = rate_limits.get(key)
-        if isinstance(win, dict):
-            pct = win.get("used_percentage")
-            if isinstance(pct, (int, float)) and not isinstance(pct, bool):
-                out[key] = {"util": float(pct), "resets_at": iso(parse_epoch_seconds(win.get("resets_at")))}
+        pct = percentage(win.get("used_percentage")) if isinstance(win, dict) else None
+        if pct is not None and not isinstance(win.get("used_percentage"), (str, bool)):
+            out[key] = {"util": pct, "resets_at": iso(parse_epoch_seconds(win.get("resets_at")))}
     return out or None
 
 
@@ -34,8 +35,17 @@ def write(windows: dict, now, session_id: str | None = None) -> None:
 
 
 def read() -> dict | None:
+    """The last snapshot; a window whose value is not a usable percentage (a file written
+    by an older version, or by hand) is left out."""
     try:
         data = json.loads(path().read_text())
     except (OSError, ValueError):
         return None
-    return data if isinstance(data, dict) else None
+    if not isinstance(data, dict):
+        return None
+    for key in ("five_hour", "seven_day"):
+        win = data.get(key)
+        if win is not None and not (isinstance(win, dict) and percentage(win.get("util")) is not None
+                                    and not isinstance(win.get("util"), str)):
+            data[key] = None
+    return data

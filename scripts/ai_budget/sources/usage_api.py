@@ -68,7 +68,17 @@ def _number(value, maximum: float):
     return value if 0 <= value <= maximum else None  # NaN fails both
 
 
-def _pct(value):
+def _label(value, longest: int = 60) -> str | None:
+    """A name from the API as we may show and store it: printable, one line, short."""
+    if not isinstance(value, str):
+        return None
+    text = "".join(c for c in value if c.isprintable()).strip()[:longest]
+    return text or None
+
+
+def percentage(value) -> float | None:
+    """A utilisation in [0, MAX_PCT] (a numeric string too), else None: the one rule for
+    every source, so no reading can make budget.json fail its validation later."""
     return _number(value, MAX_PCT)
 
 
@@ -78,7 +88,7 @@ def _window(obj, key: str) -> dict | None:
     if not isinstance(obj, dict):
         return None
     raw = obj.get("utilization")
-    util = _pct(raw)
+    util = percentage(raw)
     if util is None and raw is not None:
         raise ValueError(f"{key}.utilization is not a percentage: {raw!r:.40}")
     return {"util": util, "resets_at": iso(parse_iso(obj.get("resets_at")))}
@@ -104,7 +114,7 @@ def parse_usage(payload) -> dict:
         for item in limits:
             if not isinstance(item, dict):
                 continue
-            pct = _pct(item.get("percent"))
+            pct = percentage(item.get("percent"))
             if pct is None:
                 if item.get("percent") is not None and item.get("kind") in ("session", "weekly_all"):
                     raise ValueError(f"limits[{item.get('kind')}].percent is not a percentage: {item['percent']!r:.40}")
@@ -121,7 +131,7 @@ def parse_usage(payload) -> dict:
                     continue  # placeholder entry
                 scope = item.get("scope") if isinstance(item.get("scope"), dict) else {}
                 model = scope.get("model") if isinstance(scope.get("model"), dict) else {}
-                name = model.get("display_name") or model.get("id") or "scoped"
+                name = _label(model.get("display_name")) or _label(model.get("id")) or "scoped"
                 scoped_from_limits.append({"model": name, "util": pct, "resets_at": resets, "active": active})
             else:
                 continue
@@ -138,8 +148,8 @@ def parse_usage(payload) -> dict:
             "enabled": extra.get("is_enabled") is True,
             "used_usd": dollars(extra.get("used_credits")),
             "limit_usd": dollars(extra.get("monthly_limit")),
-            "utilization": _pct(extra.get("utilization")),
-            "currency": extra.get("currency") if isinstance(extra.get("currency"), str) else "USD",
+            "utilization": percentage(extra.get("utilization")),
+            "currency": _label(extra.get("currency"), 8) or "USD",
         }
     if result["five_hour"] is None and result["seven_day"] is None and not result["scoped_weekly"]:
         raise ValueError("response has no five_hour, seven_day or limits[] data")
