@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..sources.utilisation import STALE_AFTER_S
+from .. import paths
 from ..timefmt import age, countdown, parse_iso
 from .text import num, pct, source_note
 
@@ -95,7 +96,7 @@ def recommendation(plan: dict, claude: dict, now) -> list[str]:
         out.append(f"Claude is low: move [{m['task']['tag']}] {m['task']['text']} to {' or '.join(m['to'])}.")
     out += plan["notes"]
     if not out:
-        out.append("Backlog is empty: add tasks to tasks/backlog.md.")
+        out.append(f"Backlog is empty: add tasks to {paths.budget_home() / 'tasks' / 'backlog.md'}.")
     return out
 
 
@@ -117,7 +118,7 @@ def text(data: dict, now) -> str:
     lines.append(f"Copilot  {balance_line('copilot', data['copilot'])}")
     lines.append(f"Gemini   {balance_line('gemini', data['gemini'])}")
     lines += ["", "Backlog (estimated cost in % of the 5-hour window):"]
-    lines += [f"  {task_line(e)}" for e in plan["estimates"]] or ["  (no tasks in tasks/backlog.md)"]
+    lines += [f"  {task_line(e)}" for e in plan["estimates"]] or [f"  (no tasks in {paths.budget_home() / 'tasks' / 'backlog.md'})"]
     lines += ["", "Recommendation:"] + [f"  → {r}" for r in recommendation(plan, c, now)]
     return "\n".join(lines)
 
