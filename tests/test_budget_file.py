@@ -76,6 +76,16 @@ def test_v2_samples_stop_counting_tokens_only_samples(env):
     assert (cal["feature"]["samples"], cal["feature"]["token_samples"]) == (0, 3)
 
 
+def test_v3_flat_windows_are_nested(env):
+    path = env.budget / "budget.json"
+    path.write_text(json.dumps({"schema_version": 3, "claude": {
+        "five_hour_util": 12.0, "five_hour_resets_at": "2026-01-01T15:00:00Z", "seven_day_util": 3.0}}))
+    claude = budget_file.load(path)["claude"]
+    assert claude["five_hour"] == {"util": 12.0, "resets_at": "2026-01-01T15:00:00Z"}
+    assert claude["seven_day"] == {"util": 3.0, "resets_at": None}
+    assert claude["five_hour_ends"] == ["2026-01-01T15:00:00Z"] and "five_hour_util" not in claude
+
+
 def test_failed_block_writes_nothing(env):
     path = env.budget / "budget.json"
     budget_file.save_new(path, budget_file.default_budget())

@@ -241,7 +241,7 @@ def test_a_reading_that_is_not_a_percentage_is_not_stored(env, capsys, clock, ba
     (env.cache / "statusline-snapshot.json").write_text(text)
     code, data, err = run_json(capsys, "log", "--no-fetch", "--task", "feature:1", "--session", "s1", "--no-commit")
     assert code == 0, err
-    assert budget_json(env)["claude"]["five_hour_util"] is None
+    assert budget_json(env)["claude"]["five_hour"]["util"] is None
     assert data["delta"]["trusted"] is False
     assert run(capsys, "log", "--no-fetch", "--task", "feature:1", "--session", "s1", "--no-commit")[0] == 0
     day = (env.budget / "sessions" / f"{data['date']}.md").read_text()

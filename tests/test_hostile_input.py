@@ -22,7 +22,7 @@ def test_a_string_utilisation_is_coerced(env, api, capsys):
     api.answer(200, {"five_hour": {"utilization": "12", "resets_at": None}, "seven_day": GOOD_7D})
     code, out, err = run(capsys, "fetch")
     assert code == 0 and "12.0%" in out
-    assert _budget(env)["claude"]["five_hour_util"] == 12.0
+    assert _budget(env)["claude"]["five_hour"]["util"] == 12.0
 
 
 @pytest.mark.parametrize("raw", ['-5', 'NaN', 'Infinity', '1e9', '"twelve"', '1' + '0' * 400],
@@ -34,7 +34,7 @@ def test_an_unusable_utilisation_is_rejected_and_the_last_values_kept(env, api, 
     api.answer(200, '{"five_hour": {"utilization": %s, "resets_at": null}, "seven_day": {"utilization": 13}}' % raw)
     code, out, err = run(capsys, "fetch", "--force")
     assert code == 1 and "five_hour.utilization is not a percentage" in err and err.count("\n") == 1
-    assert _budget(env)["claude"]["five_hour_util"] == 33.0
+    assert _budget(env)["claude"]["five_hour"]["util"] == 33.0
 
 
 @pytest.mark.parametrize("retry_after", ["300000000000", "1\u00b2", "9" * 5000], ids=["huge", "superscript", "5000-digit"])
@@ -88,7 +88,7 @@ def test_a_huge_answer_without_a_length_is_cut_at_the_cap():
     ({"copilot": {"unit": None}}, "copilot.unit"),
     ({"copilot": {"resets_at": 20261201}}, "copilot.resets_at"),
     ({"copilot": {"used": int("9" * 309)}}, "copilot.used"),
-    ({"claude": {"five_hour_util": 1e308 * 10}}, "claude.five_hour_util"),
+    ({"claude": {"five_hour_util": 1e308 * 10}}, "claude.five_hour.util"),
     ({"calibration": {"flashcard": {"unit": "per card", "units_total": 10**400}}}, "calibration.flashcard.units_total"),
     ({"calibration": {"flashcard": {"unit": "per card", "samples": 2, "avg_5h_pct": "2.5"}}, "schema_version": 1},
      "calibration.flashcard.avg_5h_pct"),

@@ -270,3 +270,29 @@ def test_report_blocks_placed_by_a_reset_read_from_the_usage_api(env, api, capsy
     write_session(env.projects, [line(mid="m1", rid="r1", ts=iso(now - timedelta(minutes=20)).replace("Z", ".000Z"))])
     active = run_json(capsys, "report", "blocks")[1]["blocks"][-1]
     assert active["window"] == "usage-api" and active["endTime"] == iso(resets).replace("Z", ".000Z")
+
+
+def test_report_blocks_places_a_past_block_by_an_earlier_observed_end(env, api, capsys, clock):
+    """Every 5-hour end a reading gave is kept in budget.json (one per window: the API
+    recomputes resets_at), so a past block is placed by its real end too."""
+    from datetime import timedelta
+
+    from ai_budget.timefmt import iso
+    from conftest import write_credentials
+
+    now = clock["now"]
+    write_credentials(env.claude)
+    earlier, current = now - timedelta(hours=5, minutes=13), now + timedelta(minutes=70)
+    for at, end in ((now - timedelta(hours=7), earlier), (now - timedelta(hours=6, minutes=50), earlier + timedelta(seconds=30)),
+                    (now, current)):
+        clock["now"] = at
+        api.answer(200, {"five_hour": {"utilization": 30.0, "resets_at": iso(end)},
+                         "seven_day": {"utilization": 5.0, "resets_at": iso(now + timedelta(days=2))}})
+        assert run(capsys, "fetch")[0] == 0
+    claude = json.loads((env.budget / "budget.json").read_text())["claude"]
+    assert claude["five_hour_ends"] == [iso(earlier), iso(current)]
+    write_session(env.projects, [line(mid="m1", rid="r1", ts=iso(earlier - timedelta(minutes=30)).replace("Z", ".000Z")),
+                                 line(mid="m2", rid="r2", ts=iso(now - timedelta(minutes=20)).replace("Z", ".000Z"))])
+    past, *_, active = run_json(capsys, "report", "blocks")[1]["blocks"]
+    assert (past["window"], past["startTime"]) == ("usage-api", iso(earlier - timedelta(hours=5)).replace("Z", ".000Z"))
+    assert active["window"] == "usage-api" and active["endTime"] == iso(current).replace("Z", ".000Z")

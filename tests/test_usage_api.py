@@ -52,8 +52,8 @@ def test_flat_shape_and_headers(env, api, capsys):
     assert headers["anthropic-beta"] == "oauth-2025-04-20"
     assert headers["user-agent"] == "claude-code/2.1.240"
     saved = json.loads((env.budget / "budget.json").read_text())["claude"]
-    assert (saved["five_hour_util"], saved["seven_day_util"], saved["plan"]) == (33.0, 13.0, "max")
-    assert saved["five_hour_resets_at"][:19] == FIVE_RESET[:19]
+    assert (saved["five_hour"]["util"], saved["seven_day"]["util"], saved["plan"]) == (33.0, 13.0, "max")
+    assert saved["five_hour"]["resets_at"][:19] == FIVE_RESET[:19]
     assert saved["extra_usage"]["used_usd"] == 1.5 and saved["scoped_weekly"][0]["model"] == "Sonnet"
 
 
@@ -85,7 +85,7 @@ def test_errors_keep_last_known_values(env, api, capsys, status, body, needle):
     assert code == 1
     assert needle in err and "Traceback" not in err
     assert "33.0%" in out and "STALE" in out
-    assert json.loads((env.budget / "budget.json").read_text())["claude"]["five_hour_util"] == 33.0
+    assert json.loads((env.budget / "budget.json").read_text())["claude"]["five_hour"]["util"] == 33.0
 
 
 def test_cache_serves_repeat_calls(env, api, capsys):
@@ -163,7 +163,7 @@ def test_stale_line_names_its_source_and_time(env, capsys, clock, source, named)
     seen = clock["now"] - timedelta(hours=3, minutes=10)
     path = env.budget / "budget.json"
     data = budget_file.default_budget()
-    data["claude"].update(five_hour_util=40.0, seven_day_util=10.0, source=source,
+    data["claude"].update(five_hour={"util": 40.0, "resets_at": None}, seven_day={"util": 10.0, "resets_at": None}, source=source,
                           last_fetched=seen.isoformat().replace("+00:00", "Z"))
     path.write_text(json.dumps(data))
     _, out, _ = run(capsys, "check", "--no-fetch")

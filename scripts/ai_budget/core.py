@@ -93,11 +93,17 @@ def _local(budget: dict, now, five: dict) -> dict:
     """What this machine's transcripts say about today and the current 5-hour window."""
     synced_prices(budget)
     midnight = now.astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
-    out = {"today": index.totals_since(int(midnight.timestamp() * 1000)), "window": None}
+    out = {"today": _since(midnight), "window": None}
     resets = parse_iso(five.get("resets_at"))
     if resets and resets > now:
-        out["window"] = index.totals_since(int((resets - FIVE_HOURS).timestamp() * 1000))
+        out["window"] = _since(resets - FIVE_HOURS)
     return out
+
+
+def _since(start) -> dict:
+    tokens, cost, unpriced = index.totals_since(int(start.timestamp() * 1000))
+    return {"responses": tokens.responses, "tokens": tokens.total, "output_tokens": tokens.output,
+            "cost_usd": round(cost, 4), "unpriced": unpriced}
 
 
 def used_5h(util: dict) -> float | None:
@@ -136,7 +142,7 @@ def usage_summary(now) -> dict:
     budget = budget_file.load(paths.budget_file())
     out = _local(budget, now, utilisation.current(budget, now, allow_fetch=False).get("five_hour") or {})
     first = now.astimezone().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    return {**out, "month": index.totals_since(int(first.timestamp() * 1000))}
+    return {**out, "month": _since(first)}
 
 
 # ---------------------------------------------------------------- a session's measure

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from ..state.history_file import row_total
+from ..state.history_file import tokens
 from ..tokens import Usage
 
 
@@ -20,7 +20,7 @@ def missing(own: dict, indexed: dict) -> dict:
         have = indexed.get(key)
         if have is None:
             out[key] = row
-        elif row_total(row) > row_total(have):
+        elif tokens(row).total > tokens(have).total:
             out[key] = tuple(a - b for a, b in zip(row, have))
     return out
 
@@ -29,9 +29,10 @@ def as_usage(rows: dict, machine: str) -> list[Usage]:
     """History rows as report rows, placed at noon UTC so every zone within ±12 h
     keeps the day. The project is the machine: history has no per-project detail."""
     out = []
-    for (date, model), (responses, inp, out_tokens, cc, cr, cost, unpriced) in rows.items():
+    for (date, model), row in rows.items():
         noon = int(datetime.fromisoformat(date).replace(hour=12, tzinfo=timezone.utc).timestamp() * 1000)
         fast = model.endswith("-fast")
-        out.append(Usage(noon, model[:-5] if fast else model, fast, f"(history: {machine})", "", responses, inp, out_tokens,
-                         cc, cr, cost, unpriced, noon, noon))
+        t = tokens(row)
+        out.append(Usage(noon, model[:-5] if fast else model, fast, f"(history: {machine})", "", t.responses, t.input,
+                         t.output, t.cache_create, t.cache_read, *row[5:], noon, noon))
     return out

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, tzinfo
 
 from ..timefmt import ms_to_iso
-from ..tokens import Usage
+from ..tokens import Totals, Usage
 
 KINDS = {"daily": ("daily", "date"), "weekly": ("weekly", "week"), "monthly": ("monthly", "month"),
          "session": ("sessions", "sessionId"), "models": ("models", "modelName"), "projects": ("projects", "project"),
@@ -20,44 +20,47 @@ UNATTRIBUTED_NOTE = ("unattributed: what a forked session's cost-state records h
 BLOCK_MS = 5 * 3_600_000
 
 
+# ccusage's names for our fields: in reports' rows and totals, and in a block's tokenCounts.
+CCUSAGE_NAMES = (("inputTokens", "input"), ("outputTokens", "output"), ("cacheCreationTokens", "cache_create"),
+                 ("cacheReadTokens", "cache_read"))
+BLOCK_NAMES = (("inputTokens", "input"), ("outputTokens", "output"), ("cacheCreationInputTokens", "cache_create"),
+               ("cacheReadInputTokens", "cache_read"))
+
+
+def _named(t: Totals, names=CCUSAGE_NAMES) -> dict:
+    return {name: getattr(t, ours) for name, ours in names}
+
+
 def _bucket() -> dict:
-    return {"inputTokens": 0, "outputTokens": 0, "cacheCreationTokens": 0, "cacheReadTokens": 0,
-            "totalTokens": 0, "totalCost": 0.0, "entries": 0, "_models": {}, "_unpriced": set(), "_first": None, "_last": None}
+    return {"tokens": Totals(), "cost": 0.0, "_models": {}, "_unpriced": set(), "_first": None, "_last": None}
 
 
 def _add(b: dict, u: Usage) -> None:
-    b["inputTokens"] += u.input
-    b["outputTokens"] += u.output
-    b["cacheCreationTokens"] += u.cache_create
-    b["cacheReadTokens"] += u.cache_read
-    b["totalTokens"] += u.total
-    b["entries"] += u.count
-    b["totalCost"] += u.cost
+    t = u.tokens
+    b["tokens"].add(t)
+    b["cost"] += u.cost
     b["_first"] = u.first_ms if b["_first"] is None else min(b["_first"], u.first_ms)
     b["_last"] = u.last_ms if b["_last"] is None else max(b["_last"], u.last_ms)
     if u.unpriced:
         b["_unpriced"].add(u.model)
     name = u.model_name
     if name:
-        m = b["_models"].setdefault(name, {"modelName": name, "inputTokens": 0, "outputTokens": 0,
-                                           "cacheCreationTokens": 0, "cacheReadTokens": 0, "cost": 0.0})
-        m["inputTokens"] += u.input
-        m["outputTokens"] += u.output
-        m["cacheCreationTokens"] += u.cache_create
-        m["cacheReadTokens"] += u.cache_read
-        m["cost"] += u.cost
+        m = b["_models"].setdefault(name, [Totals(), 0.0])
+        m[0].add(t)
+        m[1] += u.cost
 
 
 def _finish(b: dict, breakdown: bool = True) -> dict:
-    models = sorted(b.pop("_models").values(), key=lambda m: -m["cost"])
-    unpriced = sorted(x for x in b.pop("_unpriced") if x)
-    b["totalCost"] = round(b["totalCost"], 8)
-    b["modelsUsed"] = [m["modelName"] for m in models]
+    models = sorted(b["_models"].items(), key=lambda m: -m[1][1])
+    unpriced = sorted(x for x in b["_unpriced"] if x)
+    t = b["tokens"]
+    row = {**_named(t), "totalTokens": t.total, "totalCost": round(b["cost"], 8), "entries": t.responses,
+           "modelsUsed": [name for name, _ in models]}
     if breakdown:
-        b["modelBreakdowns"] = [{**m, "cost": round(m["cost"], 8)} for m in models]
+        row["modelBreakdowns"] = [{"modelName": name, **_named(mt), "cost": round(cost, 8)} for name, (mt, cost) in models]
     if unpriced:
-        b["unpricedModels"] = unpriced
-    return b
+        row["unpricedModels"] = unpriced
+    return row
 
 
 def key_of(kind: str, ts_ms: int, tz: tzinfo) -> str:
@@ -121,7 +124,6 @@ def build(kind: str, rows, tz: tzinfo, since: str | None = None, until: str | No
         out.sort(key=lambda r: -r["totalCost"])
     else:
         out.sort(key=lambda r: r[field])
-    totals.pop("_first"), totals.pop("_last")
     apart = {name: totals.pop(source) for source, name in _APART if source in totals}
     total = _finish(totals, breakdown=False)
     total.pop("modelsUsed")
@@ -136,9 +138,8 @@ _APART = (("cost-state", "notInTranscript"), ("unattributed", "unattributed"))
 
 
 def _finish_extra(b: dict) -> dict:
-    b.pop("_first"), b.pop("_last"), b.pop("entries")  # a record does not say how many calls
     row = _finish(b)
-    row.pop("modelsUsed")
+    del row["entries"], row["modelsUsed"]  # a record does not say how many calls
     return {"source": "cost-state", **row}
 
 
@@ -177,52 +178,49 @@ def blocks(rows, now_ms: int, known_resets: list[int] = (), since_ms: int | None
         out.append(_block(start, real, cur, now_ms))
     out = [b for b in out if (since_ms is None or b["_end"] > since_ms) and (until_ms is None or b["_start"] < until_ms)]
     used = [b for b in out if not b["isGap"]]
-    totals = {ours: sum(b["tokenCounts"][theirs] for b in used) for ours, theirs in
-              (("inputTokens", "inputTokens"), ("outputTokens", "outputTokens"),
-               ("cacheCreationTokens", "cacheCreationInputTokens"), ("cacheReadTokens", "cacheReadInputTokens"))}
-    totals.update(totalTokens=sum(b["totalTokens"] for b in used), totalCost=round(sum(b["costUSD"] for b in used), 8),
-                  entries=sum(b["entries"] for b in used))
+    tokens = Totals()
+    for b in used:
+        tokens.add(b["_tokens"])
+    totals = {**_named(tokens), "totalTokens": tokens.total, "totalCost": round(sum(b["costUSD"] for b in used), 8),
+              "entries": tokens.responses}
     unpriced = sorted({m for b in used for m in b.get("unpricedModels", ())})
     if unpriced:
         totals["unpricedModels"] = unpriced
     for b in out:
-        del b["_start"], b["_end"]
+        del b["_start"], b["_end"], b["_tokens"]
     return {"blocks": out, "totals": totals, "costNote": COST_NOTE}
 
 
 def _block(start: int, real, cur, now_ms: int) -> dict:
     end = real[1] if real else start + BLOCK_MS
     first, last = cur[0][0].ts_ms, cur[-1][0].ts_ms
-    inp = sum(e.input for e, _ in cur)
-    out = sum(e.output for e, _ in cur)
-    cc = sum(e.cache_create for e, _ in cur)
-    cr = sum(e.cache_read for e, _ in cur)
+    tokens = Totals.of(e for e, _ in cur)
     cost = sum(c for _, c in cur if c is not None)
-    total = inp + out + cc + cr
+    total = tokens.total
     models = list(dict.fromkeys(e.model_name for e, _ in cur if e.model_name))
     unpriced = sorted({e.model for e, c in cur if c is None and e.model})
     active = now_ms - last < BLOCK_MS and now_ms < end
     minutes = (last - first) / 60_000
     # As ccusage: a rate only for the block still running (a past block's is history, not a forecast).
-    burn = None if minutes <= 0 or not active else {"tokensPerMinute": total / minutes, "tokensPerMinuteForIndicator": (inp + out) / minutes,
-                                      "costPerHour": cost / minutes * 60}
+    burn = None if minutes <= 0 or not active else {"tokensPerMinute": total / minutes,
+                                                    "tokensPerMinuteForIndicator": (tokens.input + tokens.output) / minutes,
+                                                    "costPerHour": cost / minutes * 60}
     projection = None
     if burn:
         remaining = round((end - now_ms) / 60_000)
         projection = {"totalTokens": round(total + burn["tokensPerMinute"] * remaining),
                       "totalCost": round(cost + burn["costPerHour"] / 60 * remaining, 2), "remainingMinutes": remaining}
     block = {"id": ms_to_iso(start), "startTime": ms_to_iso(start), "endTime": ms_to_iso(end),
-             "actualEndTime": ms_to_iso(last), "isActive": active, "isGap": False, "entries": len(cur),
-             "tokenCounts": {"inputTokens": inp, "outputTokens": out, "cacheCreationInputTokens": cc, "cacheReadInputTokens": cr},
+             "actualEndTime": ms_to_iso(last), "isActive": active, "isGap": False, "entries": tokens.responses,
+             "tokenCounts": _named(tokens, BLOCK_NAMES),
              "totalTokens": total, "costUSD": round(cost, 8), "models": models, "burnRate": burn, "projection": projection,
-             "window": "usage-api" if real else "estimated", "_start": start, "_end": end}
+             "window": "usage-api" if real else "estimated", "_start": start, "_end": end, "_tokens": tokens}
     if unpriced:
         block["unpricedModels"] = unpriced
     return block
 
 
 def _gap(start: int, end: int) -> dict:
-    zero = {"inputTokens": 0, "outputTokens": 0, "cacheCreationInputTokens": 0, "cacheReadInputTokens": 0}
     return {"id": f"gap-{ms_to_iso(start)}", "startTime": ms_to_iso(start), "endTime": ms_to_iso(end), "actualEndTime": None,
-            "isActive": False, "isGap": True, "entries": 0, "tokenCounts": zero, "totalTokens": 0, "costUSD": 0.0,
-            "models": [], "burnRate": None, "projection": None, "window": None, "_start": start, "_end": end}
+            "isActive": False, "isGap": True, "entries": 0, "tokenCounts": _named(Totals(), BLOCK_NAMES), "totalTokens": 0, "costUSD": 0.0,
+            "models": [], "burnRate": None, "projection": None, "window": None, "_start": start, "_end": end, "_tokens": Totals()}

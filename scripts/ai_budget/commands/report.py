@@ -11,7 +11,7 @@ from ..analysis import history, reports
 from ..errors import BudgetError
 from ..outputs import gitrepo
 from ..outputs.text import num, table
-from ..sources import statusline_snapshot
+from ..sources import statusline_snapshot, utilisation
 from ..state import budget_file, history_file, index
 from ..timefmt import parse_iso
 from . import Result
@@ -69,12 +69,14 @@ def history_rows(home, machine: str, warnings: list) -> list:
 
 
 def known_resets(budget: dict) -> list[int]:
-    """Real 5-hour window ends we have seen (usage API or status line)."""
-    ends = [budget["claude"].get("five_hour_resets_at")]  # stored flat (schema 3)
+    """Real 5-hour window ends we have seen (usage API or status line): every one
+    budget.json kept, its last reading's and the status line's current one."""
+    claude = budget["claude"]
+    ends = utilisation.note_end(claude["five_hour_ends"], claude["five_hour"].get("resets_at"))
     snap = statusline_snapshot.read()
     if snap:
-        ends.append((snap.get("five_hour") or {}).get("resets_at"))
-    return [int(when.timestamp() * 1000) for when in map(parse_iso, ends) if when]
+        ends = utilisation.note_end(ends, (snap.get("five_hour") or {}).get("resets_at"))
+    return [int(parse_iso(end).timestamp() * 1000) for end in ends]
 
 
 def run(args, now) -> Result:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import core, paths
-from ..analysis.totals import summarize
+from ..analysis.totals import plan_names, summarize
 from ..errors import BudgetError, SourceUnavailable
 from ..outputs.text import num, table
 from ..sources import transcripts
 from ..state import budget_file
+from ..tokens import Totals
 from . import Result
 
 
@@ -32,21 +33,19 @@ def locate(file: str | None, session: str | None, cwd: Path | None = None) -> Pa
 
 
 def extra_totals(extras: list, attributed: bool = True) -> dict:
-    """Cost-state extras (attributed, or unattributed ones) in the token totals' keys, labelled by their source."""
-    out = {"source": "cost-state", **{k: 0 for k in _EXTRA_KEYS}, "total_tokens": 0, "cost_usd": 0.0, "models": {}}
-    for _ts, model, values, cost, _attributed in (x for x in extras if x[4] == attributed):
-        for bucket in (out, out["models"].setdefault(model, {k: 0 for k in (*_EXTRA_KEYS, "total_tokens")})):
-            for key, value in zip(_EXTRA_KEYS, values):
-                bucket[key] += value
-            bucket["cache_creation_input_tokens"] += values[2] + values[3]
-            bucket["total_tokens"] += sum(values[:5])
-        out["cost_usd"] += cost or 0.0
-    out["cost_usd"] = round(out["cost_usd"], 6)
-    return out
+    """Cost-state extras (attributed, or unattributed ones) in the token totals' names, labelled by their source."""
+    total, models, cost = Totals(), {}, 0.0
+    for _ts, model, values, value_cost, _attributed in (x for x in extras if x[4] == attributed):
+        t = Totals(*values)  # a record does not say how many calls: no response count
+        total.add(t)
+        models.setdefault(model, Totals()).add(t)
+        cost += value_cost or 0.0
+    return {"source": "cost-state", **plan_names(total, _EXTRA_NAMES), "cost_usd": round(cost, 6),
+            "models": {model: plan_names(t, _EXTRA_NAMES) for model, t in models.items()}}
 
 
-_EXTRA_KEYS = ("input_tokens", "output_tokens", "cache_creation_5m_tokens", "cache_creation_1h_tokens",
-               "cache_read_input_tokens", "web_search_requests", "cache_creation_input_tokens")
+_EXTRA_NAMES = ("input_tokens", "output_tokens", "cache_creation_5m_tokens", "cache_creation_1h_tokens",
+                "cache_read_input_tokens", "web_search_requests", "cache_creation_input_tokens", "total_tokens")
 
 
 def session_totals(main_file: Path, prices=None) -> dict:

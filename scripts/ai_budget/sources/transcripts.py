@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..timefmt import transcript_ms
-from ..tokens import model_label
+from ..tokens import TokenFields, model_label
 
 USAGE_KEY = b'"usage"'
 _WS = b" \t\r\n"  # JSON whitespace; another tool's serialisation may put it around ':'
@@ -34,7 +34,7 @@ _VERSION = re.compile(r"^\d+\.\d+\.\d+")
 
 
 @dataclass(slots=True)
-class Entry:
+class Entry(TokenFields):
     """One assistant API response's usage, as written in one transcript line."""
 
     ts_ms: int
@@ -53,14 +53,6 @@ class Entry:
     project: str = ""
     session: str = ""
     copied: bool = False  # a fork's copy of another session's response (its requestSessionId)
-
-    @property
-    def cache_create(self) -> int:
-        return self.cache_5m + self.cache_1h
-
-    @property
-    def total(self) -> int:
-        return self.input + self.output + self.cache_5m + self.cache_1h + self.cache_read
 
     @property
     def model_name(self) -> str | None:

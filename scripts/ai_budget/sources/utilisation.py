@@ -14,14 +14,34 @@ SNAPSHOT_FRESH_S = 300
 STALE_AFTER_S = 15 * 60
 
 
+ENDS_SAME_S = 120  # the usage API recomputes resets_at on every call: ends this close are one window's
+ENDS_KEEP = 200  # about six weeks of windows used back to back
+
+
 def _from_budget(claude: dict) -> dict:
     return {
-        "five_hour": {"util": claude.get("five_hour_util"), "resets_at": claude.get("five_hour_resets_at")},
-        "seven_day": {"util": claude.get("seven_day_util"), "resets_at": claude.get("seven_day_resets_at")},
+        "five_hour": _window(claude.get("five_hour")),
+        "seven_day": _window(claude.get("seven_day")),
         "scoped_weekly": claude.get("scoped_weekly") or [],
         "binding": claude.get("binding"),
         "extra_usage": claude.get("extra_usage"),
     }
+
+
+def _window(stored) -> dict:
+    stored = stored or {}
+    return {"util": stored.get("util"), "resets_at": stored.get("resets_at")}
+
+
+def note_end(ends: list, resets_at: str | None) -> list:
+    """`ends` (ISO times, oldest first) with a newly observed 5-hour window end, unless
+    one within ENDS_SAME_S is there already; at most ENDS_KEEP, the newest kept."""
+    when = parse_iso(resets_at)
+    known = [(parse_iso(e), e) for e in ends]
+    known = [(t, e) for t, e in known if t]
+    if when is None or any(abs((t - when).total_seconds()) <= ENDS_SAME_S for t, _ in known):
+        return [e for _, e in known]
+    return [e for _, e in sorted(known + [(when, resets_at)])][-ENDS_KEEP:]
 
 
 def last_known(budget: dict, now: datetime, problem: str | None) -> dict:
@@ -97,9 +117,8 @@ def record(claude: dict, util: dict) -> None:
             parse_iso(util["observed_at"]) <= parse_iso(claude.get("last_fetched")):
         return
     for key in ("five_hour", "seven_day"):
-        win = util.get(key) or {}
-        claude[f"{key}_util"] = win.get("util")
-        claude[f"{key}_resets_at"] = win.get("resets_at")
+        claude[key] = _window(util.get(key))
+    claude["five_hour_ends"] = note_end(claude.get("five_hour_ends") or [], claude["five_hour"]["resets_at"])
     if util["source"].startswith("api"):
         claude["scoped_weekly"] = util.get("scoped_weekly") or []
         claude["binding"] = util.get("binding")

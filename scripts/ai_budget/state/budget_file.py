@@ -10,7 +10,7 @@ from pathlib import Path
 from ..atomic import dump_json, locked, read_json_file, write_atomic
 from ..errors import BudgetError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 DEFAULT_TASK_TYPES = {
     "flashcard": "per card",
@@ -44,10 +44,9 @@ def default_budget() -> dict:
         "claude": {
             "plan": "pro",
             "rate_limit_tier": None,
-            "five_hour_util": None,
-            "five_hour_resets_at": None,
-            "seven_day_util": None,
-            "seven_day_resets_at": None,
+            "five_hour": {"util": None, "resets_at": None},
+            "seven_day": {"util": None, "resets_at": None},
+            "five_hour_ends": [],
             "scoped_weekly": [],
             "extra_usage": None,
             "source": None,
@@ -116,7 +115,22 @@ def _migrate_v2(data: dict) -> dict:
     return data
 
 
-MIGRATIONS = {1: _migrate_v1, 2: _migrate_v2}
+def _migrate_v3(data: dict) -> dict:
+    """v3 stored each window flat (`five_hour_util`, `five_hour_resets_at`); v4 nests it
+    as a reading holds it, and starts the list of observed 5-hour ends with its reset."""
+    claude = data.get("claude")
+    if isinstance(claude, dict):
+        for key in ("five_hour", "seven_day"):
+            if not isinstance(claude.get(key), dict):
+                claude[key] = {"util": claude.pop(f"{key}_util", None), "resets_at": claude.pop(f"{key}_resets_at", None)}
+        if "five_hour_ends" not in claude:
+            end = claude["five_hour"]["resets_at"]
+            claude["five_hour_ends"] = [end] if isinstance(end, str) else []
+    data["schema_version"] = 4
+    return data
+
+
+MIGRATIONS = {1: _migrate_v1, 2: _migrate_v2, 3: _migrate_v3}
 
 
 def migrate(data: dict) -> dict:
@@ -213,10 +227,16 @@ def check_shape(data) -> None:
 
 
 def _validate_claude(claude: dict) -> None:
-    for key in ("five_hour_util", "seven_day_util"):
-        _number(claude.get(key), f"claude.{key}", MAX_PCT)
-    for key in ("plan", "rate_limit_tier", "source", "binding", "five_hour_resets_at", "seven_day_resets_at",
-                "last_fetched"):
+    for key in ("five_hour", "seven_day"):
+        window = _object(claude.get(key), f"claude.{key}")
+        _number(window.get("util"), f"claude.{key}.util", MAX_PCT)
+        _text(window.get("resets_at"), f"claude.{key}.resets_at")
+    ends = claude.get("five_hour_ends")
+    if not isinstance(ends, list):  # its length is bounded where it is written (utilisation.note_end)
+        raise _bad("claude.five_hour_ends", "a list", ends)
+    for i, end in enumerate(ends):
+        _text(end, f"claude.five_hour_ends[{i}]", allow_none=False)
+    for key in ("plan", "rate_limit_tier", "source", "binding", "last_fetched"):
         _text(claude.get(key), f"claude.{key}")
     scoped = claude.get("scoped_weekly")
     if not isinstance(scoped, list):

@@ -8,13 +8,15 @@ from pathlib import Path
 
 from ..atomic import locked, write_atomic
 from ..errors import BudgetError
+from ..tokens import Totals
 
 FIELDS = ("responses", "input", "output", "cache_create", "cache_read", "cost_usd", "unpriced")
 
 
-def row_total(row: tuple) -> int:
-    """A row's tokens (input, output, cache writes and reads)."""
-    return row[1] + row[2] + row[3] + row[4]
+def tokens(row: tuple) -> Totals:
+    """A row's token counts (the file keeps cache writes summed)."""
+    responses, inp, out, cache_create, cache_read = row[:5]
+    return Totals(inp, out, cache_create, 0, cache_read, responses=responses)
 
 
 def merge(old: dict, new: dict) -> dict:
@@ -22,7 +24,7 @@ def merge(old: dict, new: dict) -> dict:
     the same transcripts, and the index only grows until files are deleted."""
     merged = dict(old)
     for key, row in new.items():
-        if key not in merged or row_total(row) > row_total(merged[key]):
+        if key not in merged or tokens(row).total > tokens(merged[key]).total:
             merged[key] = row
     return merged
 

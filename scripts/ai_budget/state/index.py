@@ -24,7 +24,7 @@ from ..errors import SourceUnavailable
 from ..sources import cost_state, transcripts
 from ..sources.dedup import Deduper
 from ..sources.transcripts import Entry
-from ..tokens import Usage, model_label
+from ..tokens import Totals, Usage, model_label
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, inode INTEGER, size INTEGER, mtime_ns INTEGER,
@@ -526,13 +526,12 @@ def extra_rows(since_ms: int | None = None, until_ms: int | None = None, project
                   f"FROM extras {where} ORDER BY ts_ms", params)
 
 
-def totals_since(since_ms: int) -> dict:
-    """Responses, tokens and API-equivalent cost since a time (uses the time index)."""
-    n, tokens, output, cost, unpriced = _query(
-        "SELECT count(*), total(input + output + cache_5m + cache_1h + cache_read), total(output), total(cost), "
-        "count(*) - count(cost) FROM entries WHERE ts_ms >= ?", (since_ms,))[0]
-    return {"responses": n, "tokens": int(tokens), "output_tokens": int(output), "cost_usd": round(cost, 4),
-            "unpriced": unpriced}
+def totals_since(since_ms: int) -> tuple[Totals, float, int]:
+    """Token totals, API-equivalent cost and unpriced responses since a time (uses the time index)."""
+    *sums, cost, unpriced = _query(
+        "SELECT total(input), total(output), total(cache_5m), total(cache_1h), total(cache_read), total(web_search), "
+        "total(web_fetch), count(*), total(cost), count(*) - count(cost) FROM entries WHERE ts_ms >= ?", (since_ms,))[0]
+    return Totals(*map(int, sums)), cost, unpriced
 
 
 def session_cost(project: str, session: str) -> float:
