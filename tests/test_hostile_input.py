@@ -213,9 +213,9 @@ def test_a_reset_time_in_year_9999_is_no_reset_time(env, api, capsys):
     write_credentials(env.claude)
     api.answer(200, {"five_hour": {"utilization": 20.0, "resets_at": "9999-12-31T23:59:59-14:00"}, "seven_day": GOOD_7D})
     code, out, err = run(capsys, "fetch")
-    assert code == 0 and "internal error" not in err and _budget(env)["claude"]["five_hour_resets_at"] is None
+    assert code == 0 and "internal error" not in err and _budget(env)["claude"]["five_hour"]["resets_at"] is None
     data = _budget(env)
-    data["claude"]["five_hour_resets_at"] = "9999-12-31T23:59:59-14:00"  # by hand: loads, never crashes later
+    data["claude"]["five_hour"]["resets_at"] = "9999-12-31T23:59:59-14:00"  # by hand: loads, never crashes later
     (env.budget / "budget.json").write_text(json.dumps(data))
     proc, _ = run_cli("check", "--no-fetch", "--json")
     assert proc.returncode in (0, 1) and json.loads(proc.stdout)["claude"]["five_hour"]["util"] == 20.0
