@@ -1,17 +1,18 @@
 """budget log: the whole end of a session in one call — measure, calibrate,
 write the session log, move finished backlog lines, commit.
 
-It validates every input, measures through core.session_measure (which writes
-nothing) and checks every file writable before the first write; the writes
-follow the order in docs/ARCHITECTURE.md ("Write order of log"). A retry after
-a failure or kill -9 replaces what the failed run wrote: the record is
-identified by its session and start, and budget.json remembers the samples it
-applied for it (`applied_logs`)."""
+Three steps, described with the write order in docs/ARCHITECTURE.md ("`log` in
+three steps"): core.session_measure, then plan (writes nothing; validates
+everything), then apply. A retry after a failure or kill -9 replaces what the
+failed run wrote: the record is identified by its session and start, and
+budget.json remembers the samples it applied for it (`applied_logs`)."""
 
 from __future__ import annotations
 
 import copy
 import os
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from .. import core, paths
@@ -45,19 +46,59 @@ def parse_tasks(specs: list[str], calibration: dict) -> list[dict]:
     return list(merged.values())
 
 
+@dataclass
+class Plan:
+    """Every write one log makes, named before any is made (docs/ARCHITECTURE.md,
+    "`log` in three steps"). budget.json is named by the fields that change and the
+    inputs that change them: apply recomputes them on the file as it is under its
+    lock, so a concurrent writer's fields survive."""
+    rec: dict
+    log_path: Path
+    section: str  # the session log section
+    budget_path: Path
+    budget_fields: list[str]
+    util: dict
+    copilot_used: int | None
+    claim: dict | None  # the terminal check adopted as the start, claimed first
+    mark: dict  # the session's start file after this log (session_state.snapshot)
+    history_path: Path  # merged with the index's rows; committed only when that changed it
+    moves: list  # backlog lines, found again by content under the lock
+    backlog_path: Path
+    completed_path: Path
+    message: str
+    commit: bool
+    now: datetime
+
+    def files(self) -> list[Path]:
+        """The budget-repo files apply writes; it commits those that changed
+        (history only when merging the index's rows changed it)."""
+        return [self.budget_path, self.log_path, self.history_path] + \
+            ([self.backlog_path, self.completed_path] if self.moves else [])
+
+
 def run(args, now) -> Result:
     home = paths.budget_home()
-    path = paths.budget_file()
-    budget = budget_file.load(path)
+    budget = budget_file.load(paths.budget_file())
     tasks = parse_tasks(args.task, budget["calibration"])
     copilot_used = budget_file.parse_count(args.copilot_used, "--copilot-used")
-    backlog_path, completed_path = home / "tasks" / "backlog.md", home / "tasks" / "completed.md"
-    backlog_tasks = backlog.read(backlog_path)
+    backlog_tasks = backlog.read(home / "tasks" / "backlog.md")
     moves = [backlog.find(backlog_tasks, needle) for needle in args.complete or []]
     if len({t.line_no for t in moves}) != len(moves):
         raise BudgetError("--complete: two of the given texts match the same backlog line")
-
     m = core.session_measure(args.session, now, allow_fetch=not args.no_fetch)
+    p = plan(m, args, budget, tasks, copilot_used, moves, now)
+    git, notes = apply(p)
+    rec = p.rec
+    data = {**{k: v for k, v in rec.items() if k not in ("cost_text", "calibration_text")},
+            "log_file": str(p.log_path), "commit": git, "commit_message": p.message}
+    warnings = (git["notes"] if not git["committed"] else []) + notes
+    return Result(data=data, text=render_summary(rec, p.log_path, git), warnings=warnings)
+
+
+def plan(m: dict, args, budget: dict, tasks: list[dict], copilot_used, moves: list, now: datetime) -> Plan:
+    """The log's writes from the measure, the parsed arguments and the files as they
+    are; writes nothing. Everything that could fail a write fails here."""
+    home = paths.budget_home()
     session_id, start, util, delta, totals = m["session_id"], m["start"], m["util"], m["delta"], m["tokens"]
     started = parse_iso(start["started_at"]) if start else None
     parts = split(delta["delta"] if delta["trusted"] else None, totals["output_tokens"], tasks, budget["calibration"])
@@ -88,43 +129,50 @@ def run(args, now) -> Result:
         "completed": [t.raw.strip() for t in moves],
     }
 
-    log_path = home / "sessions" / f"{date}.md"
-    history_path = history_file.path_for(home, paths.machine_id())
-    # Everything that could fail a write fails here, before the first one.
-    preview = apply(copy.deepcopy(budget), rec, util, copilot_used, now)
+    preview = update_budget(copy.deepcopy(budget), rec, util, copilot_used, now)
     budget_file.validate(preview)
     rec["calibration_text"] = calibration_text(budget["calibration"], preview["calibration"], calibration_tasks) \
         if not (m["idle"] and tasks) else [f"no usage since the {'last log' if start and start.get('logged_at') else 'start'}: "
                                       "calibration unchanged"]
-    writable([path, log_path, history_path] + ([backlog_path, completed_path] if moves else []))
-    session_log.read(log_path, date)  # both raise for a file that is not UTF-8
-    if moves and completed_path.exists():
-        backlog.read(completed_path)
+    summary = ", ".join(f"{t['type']} {t['units']}" for t in tasks)
+    p = Plan(rec=rec, log_path=home / "sessions" / f"{date}.md", section=session_log.render(rec),
+             budget_path=paths.budget_file(), budget_fields=sorted(k for k in preview if preview[k] != budget.get(k)),
+             util=util, copilot_used=copilot_used,
+             claim=start if start and start.get("terminal") else None,
+             mark=session_state.snapshot(iso(now), util, m["end"]["trusted"] and m["end"]["util"] is not None),
+             history_path=history_file.path_for(home, paths.machine_id()), moves=moves,
+             backlog_path=home / "tasks" / "backlog.md", completed_path=home / "tasks" / "completed.md",
+             message=f"session: {date} {now.astimezone().strftime('%H:%M')}" + (f" — {summary}" if summary else ""),
+             commit=not args.no_commit, now=now)
+    writable(p.files())
+    session_log.read(p.log_path, date)  # both raise for a file that is not UTF-8
+    if moves and p.completed_path.exists():
+        backlog.read(p.completed_path)
+    return p
 
-    if start and start.get("terminal") and not session_state.claim(start, session_id):
+
+def apply(p: Plan) -> tuple[dict, list[str]]:
+    """Perform the plan in the write order, each file under its lock; (git result, notes)."""
+    rec = p.rec
+    if p.claim and not session_state.claim(p.claim, rec["session_id"]):
         raise BudgetError("log: the terminal check this session started from was just used by another log; run log again")
-    session_log.append(log_path, session_log.render(rec), date, rec)
-    with budget_file.update(path) as fresh:
-        apply(fresh, rec, util, copilot_used, now)
-    session_state.mark_logged(session_id, session_state.snapshot(iso(now), util, m["end"]["trusted"] and m["end"]["util"] is not None))
-    changed = [path, log_path]
+    session_log.append(p.log_path, p.section, rec["date"], rec)
+    with budget_file.update(p.budget_path) as fresh:
+        update_budget(fresh, rec, p.util, p.copilot_used, p.now)
+    session_state.mark_logged(rec["session_id"], p.mark)
+    changed = [p.budget_path, p.log_path]
     notes = []
     try:
-        history_path, history_changed = history_file.save(home, paths.machine_id())
+        history_path, history_changed = history_file.save(paths.budget_home(), paths.machine_id())
         changed += [history_path] if history_changed else []
     except BudgetError as exc:  # a malformed history file must not lose the session record
         notes.append(str(exc))
-    if moves:
-        notes += move_lines(backlog_path, completed_path, moves, date)
-        changed += [backlog_path, completed_path]
-    summary = ", ".join(f"{t['type']} {t['units']}" for t in tasks)
-    message = f"session: {date} {now.astimezone().strftime('%H:%M')}" + (f" — {summary}" if summary else "")
-    git = {"committed": False, "sha": None, "notes": ["--no-commit: files written, not committed"]} if args.no_commit \
-        else gitrepo.commit(home, changed, message)
-    data = {**{k: v for k, v in rec.items() if k not in ("cost_text", "calibration_text")},
-            "log_file": str(log_path), "commit": git, "commit_message": message}
-    warnings = (git["notes"] if not git["committed"] else []) + notes
-    return Result(data=data, text=render_summary(rec, log_path, git), warnings=warnings)
+    if p.moves:
+        notes += move_lines(p.backlog_path, p.completed_path, p.moves, rec["date"])
+        changed += [p.backlog_path, p.completed_path]
+    git = gitrepo.commit(paths.budget_home(), changed, p.message) if p.commit \
+        else {"committed": False, "sha": None, "notes": ["--no-commit: files written, not committed"]}
+    return git, notes
 
 
 def writable(files: list[Path]) -> None:
@@ -137,7 +185,7 @@ def writable(files: list[Path]) -> None:
             raise BudgetError(f"log: cannot write in {folder} (read-only?); nothing written")
 
 
-def apply(budget: dict, rec: dict, util: dict, copilot_used, now) -> dict:
+def update_budget(budget: dict, rec: dict, util: dict, copilot_used, now) -> dict:
     """This log's changes to budget.json as it is now (callers hold its lock). A retry of
     the same record (session, start) first takes out what the failed run added."""
     calibration = budget["calibration"]
