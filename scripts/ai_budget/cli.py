@@ -84,6 +84,8 @@ def build_parser() -> Parser:
             p.add_argument("--hooks", action="store_true", help="also add the budget hooks to settings.json")
             p.add_argument("--statusline", action="store_true", help="also set the status line (chaining an existing one)")
 
+    sub.add_parser("mcp", help="stdio MCP server for Claude Code (JSON-RPC on stdin and stdout)")
+
     p = sub.add_parser("init", parents=[common], help="create a fresh budget repo in DIR")
     p.add_argument("dir", metavar="DIR")
 
