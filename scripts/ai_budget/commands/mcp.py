@@ -217,6 +217,12 @@ def session_id() -> str | None:
     return os.environ.get("CLAUDE_CODE_SESSION_ID") or None
 
 
+def brief(fetch: bool = True) -> dict:
+    """core.brief: a usage API reading younger than its cache's 3 minutes is reused, so
+    calls in a row cost one request at most and write nothing."""
+    return core.brief(now_utc(), allow_fetch=fetch, session_id=session_id())
+
+
 def compact_brief(b: dict) -> dict:
     """The brief as the model needs it: the numbers and the plan, without the per-line estimates."""
     c = b["claude"]
@@ -252,7 +258,7 @@ def pct_text(value) -> str:
 
 
 def check_budget(a: dict) -> tuple[dict, str]:
-    data = compact_brief(core.brief(now_utc(), allow_fetch=a.get("fetch", True), session_id=session_id()))
+    data = compact_brief(brief(a.get("fetch", True)))
     c, rec = data["claude"], data["recommendation"]
     start = rec["start"]["text"] if rec["start"] else "nothing fits"
     return data, (f"Claude 5h {pct_text(c['five_hour']['used_pct'])}, 7d {pct_text(c['seven_day']['used_pct'])} "
@@ -260,8 +266,7 @@ def check_budget(a: dict) -> tuple[dict, str]:
 
 
 def estimate_task_cost(a: dict) -> tuple[dict, str]:
-    now = now_utc()
-    b = core.brief(now, allow_fetch=False, session_id=session_id())
+    b = brief()
     calibration = budget_file.load(paths.budget_file())["calibration"]
     entry = calibration.get(a.get("task_type")) if a.get("task_type") else None
     pct = None
@@ -357,7 +362,7 @@ def family_models() -> dict:
 
 
 def get_offload_recommendations(a: dict) -> tuple[dict, str]:
-    b = core.brief(now_utc(), allow_fetch=False, session_id=session_id())
+    b = brief()
     plan, claude = b["backlog"], b["claude"]
     used = core.used_5h(claude)
     resets = (claude.get("five_hour") or {}).get("resets_at")
@@ -419,7 +424,7 @@ def configure_budget(a: dict) -> tuple[dict, str]:
     return {"changed": changed}, "saved: " + ", ".join(changed)
 
 
-NUM_OR_TEXT = {"type": "string", "minLength": 1}
+TEXT = {"type": "string", "minLength": 1}  # CLI values pass as text: `budget set` parses them
 TOOLS = {t.name: t for t in [
     Tool("check_budget", "Check budget",
          "Current Claude 5-hour and weekly utilisation with resets and pace, scoped weekly limits, extra usage, "
@@ -458,9 +463,9 @@ TOOLS = {t.name: t for t in [
          obj({"tasks": {"type": "array", "items": obj({"type": {"type": "string", "minLength": 1},
                                                        "units": {"type": "integer", "minimum": 1, "maximum": 100000},
                                                        "description": {"type": "string"}}, ["type", "units"])},
-              "lessons": {"type": "array", "items": NUM_OR_TEXT},
-              "next_steps": {"type": "array", "items": NUM_OR_TEXT},
-              "completed": {"type": "array", "items": NUM_OR_TEXT, "description": "text of backlog lines done"},
+              "lessons": {"type": "array", "items": TEXT},
+              "next_steps": {"type": "array", "items": TEXT},
+              "completed": {"type": "array", "items": TEXT, "description": "text of backlog lines done"},
               "copilot_used": {"type": "integer", "minimum": 0},
               "gemini": {"type": "string", "description": "how Gemini was used"},
               "commit": {"type": "boolean", "description": "commit the budget repo (default true)"}}),
@@ -468,25 +473,21 @@ TOOLS = {t.name: t for t in [
     Tool("configure_budget", "Configure the budget",
          "Set alert thresholds (warn, critical, block prompts at a 5-hour %) and the Copilot and Gemini balances, "
          "validated as `budget set` validates them. Call it when the user gives new limits or balances.",
-         obj({"alerts": obj({k: NUM_OR_TEXT for k in CONFIGURE["alerts"]}),
-              "copilot": obj({k: NUM_OR_TEXT for k in CONFIGURE["copilot"]}),
-              "gemini": obj({k: NUM_OR_TEXT for k in CONFIGURE["gemini"]})}),
+         obj({"alerts": obj({k: TEXT for k in CONFIGURE["alerts"]}),
+              "copilot": obj({k: TEXT for k in CONFIGURE["copilot"]}),
+              "gemini": obj({k: TEXT for k in CONFIGURE["gemini"]})}),
          False, configure_budget),
 ]}
 
 
 # ---------------------------------------------------------------- resources
 
-def _status() -> dict:
-    return core.brief(now_utc(), allow_fetch=False, session_id=session_id())
-
-
 def _pricing() -> dict:
     return json.loads(pricing.PRICES_FILE.read_text())
 
 
 RESOURCES = {
-    "budget://status": ("status", "The brief as JSON: utilisation, balances, backlog plan", _status),
+    "budget://status": ("status", "The brief as JSON: utilisation, balances, backlog plan", brief),
     "usage://today": ("today", "Local API-equivalent usage today, this window and this month", lambda: core.usage_summary(now_utc())),
     "pricing://models": ("models", "The dated API price table (USD per million tokens)", _pricing),
 }
