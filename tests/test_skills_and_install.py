@@ -119,3 +119,21 @@ def test_install_refuses_a_claude_dir_the_skills_cannot_run_from(env, capsys, tm
     target = tmp_path / f"cla{char}ude"
     code, out, err = run(capsys, "install", "--claude-dir", str(target))
     assert code == 2 and "cannot run from a folder" in err and repr(char) in err and not target.exists()
+
+
+def test_plugin_hooks_mirror_install_hooks_and_the_server_is_inline():
+    """The plugin's hooks are the ones `install --hooks` writes, run from ${CLAUDE_PLUGIN_ROOT}; its
+    server is declared inline (a repo-root .mcp.json would be a project server for anyone inside the repo)."""
+    from ai_budget.commands.install import HOOKS
+
+    plugin = json.loads((REPO / ".claude-plugin" / "plugin.json").read_text())
+    hooks = json.loads((REPO / "hooks" / "hooks.json").read_text())["hooks"]
+    root = '"${CLAUDE_PLUGIN_ROOT}/scripts/budget.py"'
+    assert {event: [(g.get("matcher"), [(h["command"], h["timeout"]) for h in g["hooks"]]) for g in groups]
+            for event, groups in hooks.items()} == \
+        {event: [(matcher, [(f"python3 -S {root} hook {arg}", timeout)])] for event, (arg, matcher, timeout) in HOOKS.items()}
+    assert plugin["name"] == "ai-budget" and plugin["mcpServers"] == {
+        "ai-budget": {"command": "python3", "args": ["-S", "${CLAUDE_PLUGIN_ROOT}/scripts/budget.py", "mcp"]}}
+    assert not (REPO / ".mcp.json").exists()
+    market = json.loads((REPO / ".claude-plugin" / "marketplace.json").read_text())
+    assert [(p["name"], p["source"]) for p in market["plugins"]] == [("ai-budget", "./")]

@@ -56,8 +56,10 @@ class ToolFault(Exception):
 def run(args, now) -> Result:
     out = sys.stdout.buffer
     sys.stdout = sys.stderr  # anything the library prints must not corrupt the protocol
-    # Claude Code stops a server with SIGINT then SIGTERM, without closing stdin: both end the loop quietly.
-    signal.signal(signal.SIGTERM, _interrupt)
+    # Claude Code stops a server with SIGINT then SIGTERM, without closing stdin: both end the loop
+    # quietly, even when the parent left SIGINT ignored.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _interrupt)
     try:
         for raw in iter(sys.stdin.buffer.readline, b""):
             reply = handle_line(raw)
