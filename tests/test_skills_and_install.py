@@ -137,3 +137,23 @@ def test_plugin_hooks_mirror_install_hooks_and_the_server_is_inline():
     assert not (REPO / ".mcp.json").exists()
     market = json.loads((REPO / ".claude-plugin" / "marketplace.json").read_text())
     assert [(p["name"], p["source"]) for p in market["plugins"]] == [("ai-budget", "./")]
+
+
+def test_install_mcp_registers_exactly_our_server(env, capsys):
+    path = env.claude / ".claude.json"  # CLAUDE_CONFIG_DIR is set: Claude Code keeps user servers here
+    theirs = {"numStartups": 3, "mcpServers": {"other": {"type": "stdio", "command": "node", "args": ["x.js"]}}}
+    path.write_text(json.dumps(theirs))
+    assert run(capsys, "install", "--mcp")[0] == 0
+    saved = json.loads(path.read_text())
+    assert saved["numStartups"] == 3 and saved["mcpServers"]["other"] == theirs["mcpServers"]["other"]
+    assert saved["mcpServers"]["ai-budget"] == {"type": "stdio", "command": "python3", "env": {},
+                                                "args": ["-S", str(REPO / "scripts" / "budget.py"), "mcp"]}
+    backups = sorted(env.claude.glob(".claude.json.ai-budget-backup-*"))
+    assert len(backups) == 1 and json.loads(backups[0].read_text()) == theirs
+    assert "already up to date" in run(capsys, "install", "--mcp")[1] and json.loads(path.read_text()) == saved
+    assert run(capsys, "uninstall")[0] == 0 and json.loads(path.read_text()) == theirs
+
+    path.write_text(json.dumps({"mcpServers": {"ai-budget": {"command": "npx", "args": ["someone-elses"]}}}))
+    code, _, err = run(capsys, "install", "--mcp")
+    assert code == 2 and "is not ai-budget's" in err
+    assert run(capsys, "uninstall")[0] == 0 and "someone-elses" in path.read_text()

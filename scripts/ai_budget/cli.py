@@ -83,6 +83,7 @@ def build_parser() -> Parser:
         if name == "install":
             p.add_argument("--hooks", action="store_true", help="also add the budget hooks to settings.json")
             p.add_argument("--statusline", action="store_true", help="also set the status line (chaining an existing one)")
+            p.add_argument("--mcp", action="store_true", help="also register the MCP server (user scope, .claude.json)")
 
     sub.add_parser("mcp", help="stdio MCP server for Claude Code (JSON-RPC on stdin and stdout)")
 

@@ -36,10 +36,14 @@ def check_budget_answer(bodies) -> dict:
     return data
 
 
-def test_check_budget_over_mcp_reaches_the_model(user, monkeypatch):
+@pytest.mark.parametrize("register", ["claude mcp add", "budget install --mcp"])
+def test_check_budget_over_mcp_reaches_the_model(user, monkeypatch, register):
     monkeypatch.setenv("ENABLE_TOOL_SEARCH", "false")  # schemas upfront: the model can call the tool at once
-    added = claude_cmd(user, "mcp", "add", "-s", "user", "ai-budget", "--",
-                       "python3", "-S", str(user.budget / "scripts" / "budget.py"), "mcp")
+    if register == "claude mcp add":
+        added = claude_cmd(user, "mcp", "add", "-s", "user", "ai-budget", "--",
+                           "python3", "-S", str(user.budget / "scripts" / "budget.py"), "mcp")
+    else:
+        added = user.budget_cli("install", "--mcp")
     assert added.returncode == 0, added.stderr
     assert "ai-budget" in json.loads((user.config / ".claude.json").read_text())["mcpServers"]
     scenarios = {"MCPCHECK": [[{"type": "tool_use", "name": TOOL, "input": {}}], [{"type": "text", "text": "done"}]]}

@@ -1,6 +1,7 @@
 """budget install / uninstall: link the skills into Claude Code's skills folder,
 allow the skills' own commands in its settings.json, and with --hooks /
---statusline merge our entries there too.
+--statusline merge our entries there too; --mcp registers `budget mcp` as a
+user-scope MCP server in Claude Code's .claude.json.
 
 Idempotent; never replaces a skill of the same name that is not ours. The
 settings file is backed up before any change, a malformed one is reported and
@@ -241,6 +242,46 @@ def change_settings(claude_dir: Path, args, now, install: bool) -> list[str]:
     return lines
 
 
+MCP_NAME = "ai-budget"
+
+
+def claude_json(args) -> Path:
+    """Where Claude Code keeps user-scope MCP servers: `.claude.json` in the config
+    folder when one is named (CLAUDE_CONFIG_DIR or --claude-dir), else in the home folder."""
+    if getattr(args, "claude_dir", None) or os.environ.get("CLAUDE_CONFIG_DIR"):
+        return _claude_dir(args) / ".claude.json"
+    return Path.home() / ".claude.json"
+
+
+def _is_our_server(entry) -> bool:
+    """A server entry that runs some checkout's `budget.py mcp` (a moved repo's is replaced, not doubled)."""
+    args = entry.get("args") if isinstance(entry, dict) else None
+    return isinstance(args, list) and len(args) >= 2 and args[-1] == "mcp" \
+        and str(args[-2]).replace("\\", "/").endswith("/scripts/budget.py")
+
+
+def change_mcp(args, now, install: bool) -> list[str]:
+    path = claude_json(args)
+    with locked(path):
+        old = read_settings(path)
+        if not isinstance(old.get("mcpServers", {}), dict):
+            raise BudgetError(f"{path}: expected an object 'mcpServers'; left untouched")
+        new = copy.deepcopy(old)
+        servers = new.setdefault("mcpServers", {})
+        current = servers.get(MCP_NAME)
+        if install:
+            if current is not None and not _is_our_server(current):
+                raise BudgetError(f"{path}: an MCP server named '{MCP_NAME}' exists and is not ai-budget's; "
+                                  "remove it (claude mcp remove -s user ai-budget), then run install again")
+            servers[MCP_NAME] = {"type": "stdio", "command": "python3",
+                                 "args": ["-S", str(paths.code_root() / "scripts" / "budget.py"), "mcp"], "env": {}}
+        elif _is_our_server(current):
+            del servers[MCP_NAME]
+        if not servers:
+            del new["mcpServers"]
+        return ([f"MCP server: {MCP_NAME} (user scope)"] if install else []) + write_settings(path, old, new, args.dry_run, now)
+
+
 def _usable(claude_dir: Path) -> Path:
     """Claude Code puts this path into the skills' commands inside double quotes: a quote, `$`,
     a backtick or a newline in it would break them (or never match their rules)."""
@@ -255,6 +296,8 @@ def run(args, now) -> Result:
     claude_dir = _usable(_claude_dir(args))
     lines = install_skills(claude_dir, args.dry_run)
     lines += change_settings(claude_dir, args, now, install=True)
+    if args.mcp:
+        lines += change_mcp(args, now, install=True)
     prefix = "would do: " if args.dry_run else ""
     return Result(data={"claude_dir": str(claude_dir), "actions": lines, "dry_run": args.dry_run},
                   text="\n".join(prefix + l if not l.startswith(("+", "-", "@", " ")) else l for l in lines))
@@ -264,6 +307,6 @@ def run_uninstall(args, now) -> Result:
     claude_dir = _claude_dir(args)
     lines = uninstall_skills(claude_dir, args.dry_run)
     settings = change_settings(claude_dir, args, now, install=False)
-    lines += [l for l in settings if not l.endswith("already up to date")]
+    lines += [l for l in settings + change_mcp(args, now, install=False) if not l.endswith("already up to date")]
     lines = lines or ["nothing of ai-budget's is installed"]
     return Result(data={"claude_dir": str(claude_dir), "actions": lines, "dry_run": args.dry_run}, text="\n".join(lines))
