@@ -135,6 +135,8 @@ def test_plugin_hooks_mirror_install_hooks_and_the_server_is_inline():
     assert plugin["name"] == "ai-budget" and plugin["mcpServers"] == {
         "ai-budget": {"command": "python3", "args": ["-S", "${CLAUDE_PLUGIN_ROOT}/scripts/budget.py", "mcp"]}}
     assert not (REPO / ".mcp.json").exists()
+    tools_skill = frontmatter((REPO / "skills" / "budget-tools" / "SKILL.md").read_text())
+    assert tools_skill["name"].strip() == "budget-tools" and "allowed-tools" not in tools_skill
     market = json.loads((REPO / ".claude-plugin" / "marketplace.json").read_text())
     assert [(p["name"], p["source"]) for p in market["plugins"]] == [("ai-budget", "./")]
 

@@ -79,6 +79,6 @@ def test_the_plugin_installs_from_its_marketplace_and_loads(user):
     bodies = [r["body"] for r in truth["requests"] if r["path"].startswith("/v1/messages") and r["body"]
               and r["body"].get("tools")]
     everything = json.dumps(bodies, ensure_ascii=False)
-    assert "ai-budget:budget-check" in everything and "ai-budget:budget-log" in everything  # the skills
+    assert all(f"ai-budget:{name}" in everything for name in ("budget-check", "budget-log", "budget-tools"))  # the skills
     assert "**Claude:** 5h 12.0%" in everything  # the SessionStart hook's brief
     check_budget_answer(bodies)
