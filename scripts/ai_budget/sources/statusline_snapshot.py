@@ -8,7 +8,7 @@ import json
 from .. import paths
 from ..atomic import dump_json, write_atomic
 from ..timefmt import iso, parse_epoch_seconds
-from .usage_api import percentage
+from .readings import percentage
 
 
 def path():

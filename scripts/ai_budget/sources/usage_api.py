@@ -28,6 +28,7 @@ from ..errors import SourceUnavailable
 from ..atomic import dump_json, write_atomic
 from ..timefmt import iso, now_utc, parse_iso
 from . import credentials
+from .readings import number, percentage
 
 try:
     import fcntl
@@ -39,7 +40,6 @@ DEFAULT_BACKOFF_S = 300
 TIMEOUT_S = 10  # the whole request, not each read
 MAX_BACKOFF_S = 6 * 3600  # a Retry-After beyond this is a server bug, not a reason to go blind for days
 MAX_BODY = 1 << 20  # the real answer is about 1 KB
-MAX_PCT = 1000.0  # above 100 happens (overage); beyond this it is junk
 MAX_CENTS = 1e9
 FALLBACK_CLAUDE_VERSION = "2.1.0"
 
@@ -52,34 +52,12 @@ class RateLimited(SourceUnavailable):
 
 # ---------------------------------------------------------------- parsing (pure)
 
-def _number(value, maximum: float):
-    """A finite number in [0, maximum], also from a string ("12"); None for anything else."""
-    if isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    try:
-        value = float(value)
-    except OverflowError:
-        return None
-    return value if 0 <= value <= maximum else None  # NaN fails both
-
-
 def _label(value, longest: int = 60) -> str | None:
     """A name from the API as we may show and store it: printable, one line, short."""
     if not isinstance(value, str):
         return None
     text = "".join(c for c in value if c.isprintable()).strip()[:longest]
     return text or None
-
-
-def percentage(value) -> float | None:
-    """A utilisation in [0, MAX_PCT] (a numeric string too), else None: the one rule for
-    every source, so no reading can make budget.json fail its validation later."""
-    return _number(value, MAX_PCT)
 
 
 def _window(obj, key: str) -> dict | None:
@@ -142,7 +120,7 @@ def parse_usage(payload) -> dict:
     extra = payload.get("extra_usage")
     if isinstance(extra, dict):
         def dollars(value):
-            cents = _number(value, MAX_CENTS)  # the API sends cents
+            cents = number(value, MAX_CENTS)  # the API sends cents
             return round(cents / 100, 2) if cents is not None else None
         result["extra_usage"] = {
             "enabled": extra.get("is_enabled") is True,

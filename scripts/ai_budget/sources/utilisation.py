@@ -8,7 +8,7 @@ from datetime import datetime
 
 from ..errors import SourceUnavailable
 from ..timefmt import iso, parse_iso
-from . import statusline_snapshot, usage_api
+from . import statusline_snapshot
 
 SNAPSHOT_FRESH_S = 300
 STALE_AFTER_S = 15 * 60
@@ -71,7 +71,7 @@ def _with_snapshot(budget: dict, snap: dict) -> dict:
 
 
 def current(budget: dict, now: datetime, allow_fetch: bool = True, force: bool = False,
-            max_age: float = usage_api.CACHE_TTL_S) -> dict:
+            max_age: float | None = None) -> dict:
     """Utilisation plus 'source', 'observed_at', 'age_s', 'stale', 'problem'.
     Never raises for an unavailable source: the reason is in 'problem'."""
     problem = None
@@ -82,7 +82,10 @@ def current(budget: dict, now: datetime, allow_fetch: bool = True, force: bool =
         return _finish(_with_snapshot(budget, snap), "statusline", observed, now, None)
     if allow_fetch:
         try:
-            return from_api(usage_api.fetch(now, force=force, max_age=max_age), now)
+            from . import usage_api  # http and ssl: loaded only to fetch, not on every status line run
+
+            age = usage_api.CACHE_TTL_S if max_age is None else max_age
+            return from_api(usage_api.fetch(now, force=force, max_age=age), now)
         except SourceUnavailable as exc:
             problem = str(exc)
     last = parse_iso(budget.get("claude", {}).get("last_fetched"))

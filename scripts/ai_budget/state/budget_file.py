@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..atomic import dump_json, locked, read_json_file, write_atomic
 from ..errors import BudgetError
+from ..sources.readings import MAX_PCT
 
 SCHEMA_VERSION = 4
 
@@ -170,7 +171,6 @@ def fill_defaults(data: dict) -> dict:
 # ---------------------------------------------------------------- validation
 
 SECTIONS = ("claude", "copilot", "gemini", "calibration", "alerts", "pricing_overrides")
-MAX_PCT = 1000.0  # utilisation above 100 happens (overage); beyond this it is junk
 MAX_NUMBER = 1e15  # counts, totals and prices: far above any real one, and exact as a float
 PRICE_KEYS = ("input", "output", "cache_write_5m", "cache_write_1h", "cache_read", "fast_multiplier")
 
