@@ -37,8 +37,7 @@ def synced_prices(budget: dict):
     from .outputs import progress
 
     prices = pricing.load(budget.get("pricing_overrides"))
-    index.sync(prices, progress=progress.on_tty())
-    skipped = index.skipped_lines()
+    skipped = index.sync(prices, progress=progress.on_tty())["skipped_lines"]
     if skipped:
         notices.add(f"{skipped:,} transcript line(s) with usage skipped: they cannot be represented "
                     "(JSON nested too deep, a token count or a time out of range)")

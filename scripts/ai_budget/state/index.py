@@ -338,23 +338,16 @@ def _sync(prices, roots, only, progress) -> dict:
                 if empty:
                     _rebuild_derived(con)
                 _update_extras(con, prices, touched)
+                # Usage lines held as no row because they cannot be represented: read on the open connection.
+                skipped_total = con.execute("SELECT coalesce(sum(skipped), 0) FROM files").fetchone()[0]
         finally:
             con.close()
-    return {"files_read": len(jobs), "entries_read": read, "rows_written": written}
+    return {"files_read": len(jobs), "entries_read": read, "rows_written": written, "skipped_lines": skipped_total}
 
 
 def _skipped(con, key: str) -> int:
     row = con.execute("SELECT skipped FROM files WHERE path=?", (key,)).fetchone()
     return row[0] or 0 if row else 0
-
-
-def skipped_lines() -> int:
-    """Usage lines the index holds no row for because they cannot be represented."""
-    con = connect()
-    try:
-        return con.execute("SELECT coalesce(sum(skipped), 0) FROM files").fetchone()[0]
-    finally:
-        con.close()
 
 
 def _stat_only(roots, files):
