@@ -5,7 +5,6 @@ Exit codes: 0 ok · 1 a source was unavailable (did what it could) · 2 bad inpu
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
@@ -14,13 +13,20 @@ from .errors import EXIT_BAD_INPUT, BudgetError
 from .timefmt import now_utc
 
 
-class Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, exit 2, no usage dump
-        sys.stderr.write(f"{self.prog}: {message} (see --help)\n")
-        raise SystemExit(EXIT_BAD_INPUT)
+def _parser_class():
+    """argparse is loaded only for the commands that need it (not the status line or the hooks)."""
+    import argparse
+
+    class Parser(argparse.ArgumentParser):
+        def error(self, message):  # one line, exit 2, no usage dump
+            sys.stderr.write(f"{self.prog}: {message} (see --help)\n")
+            raise SystemExit(EXIT_BAD_INPUT)
+
+    return Parser
 
 
-def build_parser() -> Parser:
+def build_parser():
+    Parser = _parser_class()
     common = Parser(add_help=False)
     common.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     session = Parser(add_help=False)
@@ -119,16 +125,38 @@ def _handler(command: str):
     return import_module(f".commands.{module}", __package__).run
 
 
+HOOK_EVENTS = ("session-start", "user-prompt-submit", "pre-tool-use", "stop", "session-end")
 # Claude Code runs these on every message: a parser of their own skips building
 # all the others (most of the start-up time of a status line run).
 FAST = {"statusline": lambda p: p.add_argument("--chain", action="store_true"),
-        "hook": lambda p: p.add_argument("event", choices=["session-start", "user-prompt-submit", "pre-tool-use",
-                                                            "stop", "session-end"])}
+        "hook": lambda p: p.add_argument("event", choices=HOOK_EVENTS)}
 
 
-def parse(argv: list[str]) -> argparse.Namespace:
-    if argv and argv[0] in FAST:
-        parser = Parser(prog=f"budget {argv[0]}")
+class Args:
+    """Parsed arguments (what argparse.Namespace holds)."""
+
+    def __init__(self, **values):
+        self.__dict__.update(values)
+
+
+def _fast_args(argv: list[str]) -> Args | None:
+    """The exact argv that install writes for the status line and the hooks, parsed
+    without argparse (its import is a good part of a status line run); None otherwise."""
+    if argv[:1] == ["statusline"] and argv[1:] in ([], ["--chain"]):
+        return Args(command="statusline", chain=len(argv) == 2)
+    if len(argv) == 2 and argv[0] == "hook" and argv[1] in HOOK_EVENTS:
+        return Args(command="hook", event=argv[1])
+    return None
+
+
+def parse(argv: list[str]):
+    fast = _fast_args(argv)
+    if fast is not None:
+        return fast
+    if argv and argv[0] in FAST:  # anything else: argparse's own answer (help, errors)
+        import argparse
+
+        parser = _parser_class()(prog=f"budget {argv[0]}")
         FAST[argv[0]](parser)
         return argparse.Namespace(command=argv[0], **vars(parser.parse_args(argv[1:])))
     return build_parser().parse_args(argv)

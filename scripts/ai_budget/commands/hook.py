@@ -12,12 +12,11 @@ import json
 import os
 import stat
 import sys
-from pathlib import Path
 
 from .. import paths
 from ..analysis.session_delta import five_hour_delta
 from ..outputs.statusline import level
-from ..sources import transcripts, utilisation
+from ..sources import utilisation
 from ..state import budget_file, session_state
 from ..timefmt import countdown, iso, parse_iso
 from . import Result, read_stdin
@@ -126,6 +125,10 @@ def stop(payload: dict, budget: dict, now) -> tuple[dict | None, int]:
 def _noticeable(payload: dict, budget: dict, now) -> bool:
     """Worth a "not logged" line in the next brief: a point of the 5-hour window, or real
     output. Read within the 1.5 s budget: stop at the threshold; a big transcript is noticeable."""
+    from pathlib import Path  # session end only: the hooks run on every prompt without these
+
+    from ..sources import transcripts
+
     if (_session_share(payload["session_id"], budget, now) or 0) >= NOTICEABLE_PCT:
         return True
     main = Path(payload.get("transcript_path") or "")
@@ -167,7 +170,7 @@ def run(args, now) -> Result:
     try:
         payload = _payload()
         try:
-            budget = budget_file.load(paths.budget_file())
+            budget = budget_file.load(paths.budget_file_str())
         except Exception:  # noqa: BLE001 - defaults rather than silence: thresholds still apply
             budget = budget_file.default_budget()
         output, code = HANDLERS[args.event](payload, budget, now)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from pathlib import Path
+import os
 
 from ..atomic import dump_json, locked, read_json_file, write_atomic
 from ..errors import BudgetError
@@ -300,9 +300,9 @@ def validate(data) -> dict:
 
 # ---------------------------------------------------------------- load / update
 
-def load(path: Path) -> dict:
-    """The current state; the template when the file does not exist yet."""
-    if not path.exists():
+def load(path) -> dict:
+    """The current state; the template when the file does not exist yet (path: str or Path)."""
+    if not os.path.exists(path):
         return default_budget()
     try:
         data = read_json_file(path, "budget.json")
@@ -319,7 +319,7 @@ def load(path: Path) -> dict:
 
 
 @contextlib.contextmanager
-def update(path: Path):
+def update(path):
     """Read-modify-write under an exclusive lock; the write happens only if the
     block finishes without raising, and is atomic."""
     with locked(path):
@@ -329,6 +329,6 @@ def update(path: Path):
         write_atomic(path, dump_json(data))
 
 
-def save_new(path: Path, data: dict) -> None:
+def save_new(path, data: dict) -> None:
     with locked(path):
         write_atomic(path, dump_json(data))
