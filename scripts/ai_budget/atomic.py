@@ -17,7 +17,7 @@ except ImportError:  # Windows: no advisory locks; writes stay atomic
     fcntl = None
 
 
-def _sha256(data: bytes) -> str:
+def sha256_hex(data: bytes) -> str:
     try:
         from _sha256 import sha256  # the built-in one: hashlib loads OpenSSL (3 ms)
     except ImportError:
@@ -30,7 +30,7 @@ def _lock_file(path) -> str:
     resolved target so a symlink and its target share one lock."""
     from . import paths
 
-    name = _sha256(os.path.realpath(path).encode("utf-8", "surrogateescape"))[:32] + ".lock"
+    name = sha256_hex(os.path.realpath(path).encode("utf-8", "surrogateescape"))[:32] + ".lock"
     cache_locks = os.path.join(paths.cache_dir_str(), "locks")
     for folder in (cache_locks, None):
         if folder is None:  # an unwritable cache: a per-user folder in the temp dir
@@ -90,9 +90,10 @@ def _create_temp(folder: str, name: str) -> tuple[int, str]:
     raise FileExistsError(f"no free temporary name in {folder}")
 
 
-def write_atomic(path, data: str | bytes, mode: int | None = None) -> None:
+def write_atomic(path, data: str | bytes, mode: int | None = None, durable: bool = True) -> None:
     """Write to a temp file beside the target, fsync it, then rename over it.
-    A symlink (dotfiles) is written through: its target is replaced, the link stays."""
+    A symlink (dotfiles) is written through: its target is replaced, the link stays.
+    durable=False (a cache that a crash may lose, never half-written): no fsyncs."""
     path = os.fspath(path)
     path = os.path.realpath(path) if os.path.islink(path) else path
     folder, name = os.path.split(path)
@@ -106,7 +107,8 @@ def write_atomic(path, data: str | bytes, mode: int | None = None) -> None:
         with os.fdopen(fd, "wb") as out:
             out.write(raw)
             out.flush()
-            os.fsync(out.fileno())
+            if durable:
+                os.fsync(out.fileno())
         if mode is not None:
             os.chmod(tmp, mode)
         elif os.path.exists(path):
@@ -118,6 +120,8 @@ def write_atomic(path, data: str | bytes, mode: int | None = None) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    if not durable:
+        return
     with contextlib.suppress(OSError):
         dir_fd = os.open(folder, os.O_RDONLY)
         try:

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-from pathlib import Path
 
 from .. import paths
 from ..analysis import pace
 from ..outputs import statusline as line
-from ..sources import statusline_snapshot, transcripts
+from ..sources import statusline_snapshot, transcript_paths
 from ..timefmt import duration, parse_iso
 from . import Result, read_stdin
 
@@ -36,25 +34,37 @@ def store_snapshot(windows: dict | None, now, session_id) -> None:
 
 
 def session_cost(payload: dict, budget: dict) -> float | None:
-    """This session's API-equivalent cost from the index, syncing only its files."""
+    """This session's API-equivalent cost from the index, syncing only its files, and
+    only when they changed since the index read them (the parser is not even loaded then)."""
     from ..analysis import pricing
-    from ..state import index
+    from ..state import index_peek
 
     transcript = payload.get("transcript_path")
     if not isinstance(transcript, str) or not transcript:
         return None
-    main = Path(transcript)
-    roots = paths.projects_roots()
-    root = transcripts.root_of(main, roots)
-    if root is None or not main.is_file():
+    main = transcript_paths.normal(transcript)
+    roots = paths.projects_roots_str()
+    root = transcript_paths.root_of(main, roots)
+    if root is None or not os.path.isfile(main):
         return None
-    index.sync(pricing.load(budget.get("pricing_overrides")), roots=roots, only=transcripts.session_files(main))
-    project, session = transcripts.session_of(main, root)
+    files = transcript_paths.session_files(main)
+    project, session = transcript_paths.session_of(main, root)
+    prices = pricing.load(budget.get("pricing_overrides"))
+    cost = index_peek.session_cost(files, project, session, prices.fingerprint)
+    if cost is not None:
+        return cost
+    from pathlib import Path
+
+    from ..state import index
+
+    index.sync(prices, roots=[Path(r) for r in roots], only=[Path(f) for f in files])
     return index.session_cost(project, session)
 
 
 def chained_output(stdin_text: str) -> str:
     """The user's own status line, when install --statusline chained it."""
+    import subprocess
+
     from ..state import previous_statusline
 
     previous = previous_statusline.load()
@@ -103,7 +113,7 @@ def run(args, now) -> Result:
         if not isinstance(payload, dict):
             payload = {}
         try:
-            budget = budget_file.load(paths.budget_file())
+            budget = budget_file.load(paths.budget_file_str())
         except Exception:  # noqa: BLE001 - a broken budget.json must not blank the line
             budget = budget_file.default_budget()
         text = render(payload, budget, now)

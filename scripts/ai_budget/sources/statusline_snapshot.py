@@ -32,7 +32,8 @@ def from_rate_limits(rate_limits) -> dict | None:
 
 
 def write(windows: dict, now, session_id: str | None = None) -> None:
-    write_atomic(path(), dump_json({"observed_at": iso(now), "session_id": session_id, **windows}))
+    # A cache rewritten every few seconds: a crash may lose it (never half-written); no fsync.
+    write_atomic(path(), dump_json({"observed_at": iso(now), "session_id": session_id, **windows}), durable=False)
 
 
 def read() -> dict | None:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..timefmt import transcript_ms
 from ..tokens import TokenFields, model_label
+from . import transcript_paths
 
 USAGE_KEY = b'"usage"'
 _WS = b" \t\r\n"  # JSON whitespace; another tool's serialisation may put it around ':'
@@ -252,17 +253,8 @@ def _timestamp_before(buf: bytes, end: int) -> int | None:
 # ---------------------------------------------------------------- files
 
 def session_of(path: Path, root: Path) -> tuple[str, str]:
-    """(project, session) from the path, as ccusage does: subagent files fold into
-    their parent session; any other nesting makes the parent folder the session."""
-    parts = path.relative_to(root).parts
-    if len(parts) < 2:
-        return "", path.stem
-    project = parts[0]
-    if len(parts) == 2:
-        return project, Path(parts[1]).stem
-    if len(parts) == 4 and parts[2] == "subagents":
-        return project, parts[1]
-    return project, parts[-2]
+    """(project, session) from the path (sources/transcript_paths.py)."""
+    return transcript_paths.session_of(str(path), str(root))
 
 
 def iter_transcripts(roots: list[Path]):
@@ -361,16 +353,13 @@ def read_entries(path: Path, project: str = "", session: str = "", reader: Usage
 
 def root_of(path: Path, roots: list[Path]) -> Path | None:
     """The projects root holding `path`, or None (a copied or archived transcript)."""
-    return next((r for r in roots if path.is_relative_to(r)), None)
+    found = transcript_paths.root_of(str(path), [str(r) for r in roots])
+    return next(r for r in roots if str(r) == found) if found is not None else None
 
 
 def session_files(main_file: Path) -> list[Path]:
-    """A session's main transcript plus its subagent transcripts."""
-    files = [main_file]
-    sub = main_file.with_suffix("") / "subagents"
-    if sub.is_dir():
-        files += sorted(p for p in sub.rglob("*.jsonl") if not p.is_symlink() and p.is_file())  # no FIFOs
-    return files
+    """A session's main transcript plus its subagent transcripts (sources/transcript_paths.py)."""
+    return [main_file] + [Path(p) for p in transcript_paths.session_files(str(main_file))[1:]]
 
 
 def find_current_session(roots: list[Path], cwd: Path | None = None) -> Path | None:

@@ -25,6 +25,7 @@ from ..sources import cost_state, transcripts
 from ..sources.dedup import Deduper
 from ..sources.transcripts import Entry
 from ..tokens import Totals, Usage, model_label
+from .index_peek import SETUP, db_path_str
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, inode INTEGER, size INTEGER, mtime_ns INTEGER,
@@ -72,7 +73,6 @@ DERIVED = [
     f"CREATE TRIGGER IF NOT EXISTS slots_upd AFTER UPDATE ON entries BEGIN {_SUB}; {_ADD.format(r='NEW')}; END",
 ]
 VERSION = "5"  # 3: cost-state records (files are re-read to find them); 4: skipped lines, file prints; 5: unattributed extras, copied lines
-SETUP = 5  # PRAGMA user_version once schema, version and derived structures are in place
 BATCH = 20_000  # entries merged per step: memory stays flat whatever the history size
 PARALLEL_BYTES = 32 << 20  # below this, starting workers costs more than it saves
 PARALLEL_MAX = 4
@@ -82,33 +82,9 @@ _COLS = ("message_id", "request_id", "ts_ms", "model", "fast", "sidechain", "inp
          "cache_1h", "cache_read", "web_search", "web_fetch", "project", "session", "copied")
 
 
-_located: dict[Path, Path] = {}  # cache folder → where its index is, decided once per process
-
-
 def db_path() -> Path:
-    """The index in the cache folder; a temporary one when that cannot be written
-    (still every answer, just a fuller read each time)."""
-    cache = paths.cache_dir()
-    if cache not in _located:
-        path = cache / "index.sqlite"
-        if not _writable(path):
-            import tempfile
-
-            user = os.getuid() if hasattr(os, "getuid") else "user"
-            fallback = Path(tempfile.gettempdir()) / f"ai-budget-{user}" / "index.sqlite"
-            notices.add(f"{cache} is not writable: using a temporary index in {fallback.parent}")
-            fallback.parent.mkdir(parents=True, exist_ok=True)
-            path = fallback
-        _located[cache] = path
-    return _located[cache]
-
-
-def _writable(path: Path) -> bool:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return False
-    return os.access(path.parent, os.W_OK | os.X_OK) and (not path.exists() or os.access(path, os.R_OK | os.W_OK))
+    """The index file (state/index_peek.py decides where)."""
+    return Path(db_path_str())
 
 
 def connect() -> sqlite3.Connection:

@@ -1,0 +1,82 @@
+"""The transcript index read without the parser: where it is, and a session's cost
+when the index holds every one of its transcripts as they are on disk now. The
+status line runs this on every message (sqlite3 and os only); when it answers
+None, the caller syncs through state/index.py, which keeps the index's layout."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+
+from .. import notices, paths
+
+SETUP = 5  # PRAGMA user_version once schema, version and derived structures are in place (state/index.py)
+PEEK_TIMEOUT_S = 0.05  # a writer checkpointing: the caller's sync waits its turn instead
+
+_located: dict[str, str] = {}  # cache folder → where its index is, decided once per process
+
+
+def db_path_str() -> str:
+    """The index in the cache folder; a temporary one when that cannot be written
+    (still every answer, just a fuller read each time)."""
+    cache = paths.cache_dir_str()
+    if cache not in _located:
+        path = os.path.join(cache, "index.sqlite")
+        if not _writable(path):
+            import tempfile
+
+            user = os.getuid() if hasattr(os, "getuid") else "user"
+            fallback = os.path.join(tempfile.gettempdir(), f"ai-budget-{user}", "index.sqlite")
+            notices.add(f"{cache} is not writable: using a temporary index in {os.path.dirname(fallback)}")
+            os.makedirs(os.path.dirname(fallback), exist_ok=True)
+            path = fallback
+        _located[cache] = path
+    return _located[cache]
+
+
+def _writable(path: str) -> bool:
+    folder = os.path.dirname(path)
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(folder, os.W_OK | os.X_OK) and (not os.path.exists(path) or os.access(path, os.R_OK | os.W_OK))
+
+
+def session_cost(files: list[str], project: str, session: str, prices_fingerprint: str) -> float | None:
+    """The session's API-equivalent cost as indexed, if the index is set up, priced with
+    this table and holds each of `files` (index keys: str(Path)) at its current inode,
+    size and mtime; else None (nothing to read, or something to sync first). Writes nothing."""
+    path = db_path_str()
+    if not os.path.isfile(path):
+        return None
+    now = {}
+    for name in files:
+        try:
+            st = os.stat(name)
+        except OSError:
+            return None
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        now[name] = (st.st_ino, st.st_size, st.st_mtime_ns)
+    try:
+        con = sqlite3.connect(path, timeout=PEEK_TIMEOUT_S, isolation_level=None)
+    except sqlite3.Error:
+        return None
+    try:
+        con.execute("BEGIN")  # one snapshot for the checks and the sum
+        if con.execute("PRAGMA user_version").fetchone()[0] != SETUP:
+            return None
+        if con.execute("SELECT value FROM meta WHERE key = 'prices'").fetchone() != (prices_fingerprint,):
+            return None
+        rows = con.execute(f"SELECT path, inode, size, mtime_ns FROM files WHERE path IN ({','.join('?' * len(now))})",
+                           list(now)).fetchall()
+        if len(rows) != len(now) or any(now[p] != (ino, size, mtime) for p, ino, size, mtime in rows):
+            return None
+        return con.execute("SELECT total(cost) FROM entries WHERE project = ? AND session = ?",
+                           (project, session)).fetchone()[0]
+    except sqlite3.Error:  # missing tables, damage, busy: the sync decides what to do
+        return None
+    finally:
+        con.close()
