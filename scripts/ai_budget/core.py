@@ -7,7 +7,7 @@ effects. The only files they can touch are caches: the usage API's (when
 `allow_fetch`) and the transcript index (when transcripts changed since its last
 sync). With `allow_fetch=False` and a warm index nothing at all is written.
 
-    brief(now, *, allow_fetch=True, session_id=None) -> dict
+    brief(now, *, allow_fetch=True, session_id=None, sync_index=True) -> dict
     usage_summary(now) -> dict
     session_measure(session_id, now, *, allow_fetch=True) -> dict
 """
@@ -88,11 +88,14 @@ def manual_balance(section: dict, now, name: str) -> dict:
     return info
 
 
-def _local(budget: dict, now, five: dict) -> dict:
-    """What this machine's transcripts say about today and the current 5-hour window."""
-    synced_prices(budget)
+def _local(budget: dict, now, five: dict, sync_index: bool = True) -> dict:
+    """What this machine's transcripts say about today and the current 5-hour window.
+    sync_index=False (a first build runs in the background): what the index holds so far,
+    marked `counting`."""
+    if sync_index:
+        synced_prices(budget)
     midnight = now.astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
-    out = {"today": _since(midnight), "window": None}
+    out = {"today": _since(midnight), "window": None, **({} if sync_index else {"counting": True})}
     resets = parse_iso(five.get("resets_at"))
     if resets and resets > now:
         out["window"] = _since(resets - FIVE_HOURS)
@@ -111,9 +114,10 @@ def used_5h(util: dict) -> float | None:
     return None if five.get("reset_since") else five.get("util")
 
 
-def brief(now, *, allow_fetch: bool = True, session_id: str | None = None) -> dict:
+def brief(now, *, allow_fetch: bool = True, session_id: str | None = None, sync_index: bool = True) -> dict:
     """What `check --json` shows, but for the session start it records (`session`
-    holds only the id and transcript here)."""
+    holds only the id and transcript here). sync_index=False: the index as it is
+    (a first build is running; `local.counting` says so)."""
     budget = budget_file.load(paths.budget_file())
     util = utilisation.current(budget, now, allow_fetch=allow_fetch)
     for key in ("five_hour", "seven_day"):
@@ -130,7 +134,7 @@ def brief(now, *, allow_fetch: bool = True, session_id: str | None = None) -> di
     weekly = (util.get("seven_day") or {}).get("util")
     plan = planner.plan(tasks, budget["calibration"], used_5h(util), weekly, alternatives, budget["alerts"]["warn_at"])
     session_id, transcript = current_session(session_id)
-    return {"generated_at": iso(now), "claude": util, "local": _local(budget, now, util.get("five_hour") or {}),
+    return {"generated_at": iso(now), "claude": util, "local": _local(budget, now, util.get("five_hour") or {}, sync_index),
             "copilot": copilot, "gemini": gemini, "backlog": plan,
             "session": {"id": session_id, "transcript": str(transcript) if transcript else None}}
 

@@ -22,6 +22,9 @@ from ..timefmt import countdown, iso, parse_iso
 from . import Result, read_stdin
 
 CONTEXT_LIMIT = 1500
+# A first build on this machine runs in the background; the brief waits this long for it
+# (a small history is done by then and the brief is whole), else says the figures are still being counted.
+BUILD_WAIT_S = 3.0
 LEVELS = ("normal", "warning", "critical")
 REMIND_AT_PCT = 5.0  # a session that used this much of the 5-hour window deserves a log
 FAN_OUT_TOOLS = ("Task", "Agent")
@@ -47,8 +50,14 @@ def session_start(payload: dict, budget: dict, now) -> tuple[dict | None, int]:
     from ..outputs import brief
     from . import record_check
 
+    from ..state import index_peek
+
     session_id = payload.get("session_id") or None
-    data = record_check(core.brief(now, session_id=session_id), now, session_id)
+    ready = not index_peek.building()
+    if index_peek.cold():
+        ready = index_peek.build_in_background(
+            [sys.executable, "-S", str(paths.code_root() / "scripts" / "budget.py"), "report", "daily", "--json"], BUILD_WAIT_S)
+    data = record_check(core.brief(now, session_id=session_id, sync_index=ready), now, session_id)
     unlogged = session_state.latest_unlogged(exclude=session_id)
     notes = (f"**Not logged:** session {unlogged['session_id'][:8]} (ended {unlogged['ended_unlogged'][:16]}Z); "
              f"record it with `{paths.cli_command('log', '--session', unlogged['session_id'], '--task', 'TYPE:UNITS')}`",

@@ -51,7 +51,7 @@ def session_cost(payload: dict, budget: dict) -> float | None:
     project, session = transcript_paths.session_of(main, root)
     prices = pricing.load(budget.get("pricing_overrides"))
     cost = index_peek.session_cost(files, project, session, prices.fingerprint)
-    if cost is not None:
+    if cost is not None or index_peek.building():  # a first build holds the index: never wait for it
         return cost
     from pathlib import Path
 
@@ -99,8 +99,12 @@ def render(payload: dict, budget: dict, now) -> str:
     except Exception:  # noqa: BLE001 - the cost is optional; Claude Code's own estimate stands in
         cost = None
     if cost is None:
+        from ..state import index_peek
+
         c = payload.get("cost", {}).get("total_cost_usd") if isinstance(payload.get("cost"), dict) else None
         cost = float(c) if isinstance(c, (int, float)) and not isinstance(c, bool) else None
+        if index_peek.building():  # Claude Code's own figure meanwhile, marked
+            stale += " (transcripts still being counted)"
     return line.render(five, seven, p, cost, budget["alerts"], now, colour="NO_COLOR" not in os.environ, stale_note=stale)
 
 

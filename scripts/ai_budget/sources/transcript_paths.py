@@ -36,9 +36,10 @@ def _stem(name: str) -> str:
 def session_of(path: str, root: str) -> tuple[str, str]:
     """(project, session) from the path, as ccusage does: subagent files fold into
     their parent session; any other nesting makes the parent folder the session."""
-    rel = parts(path)[len(parts(root)):]
+    full = parts(path)
+    rel = full[len(parts(root)):]
     if len(rel) < 2:
-        return "", _stem(rel[-1] if rel else "")
+        return "", _stem(full[-1] if full and full[-1] != "/" else "")
     project = rel[0]
     if len(rel) == 2:
         return project, _stem(rel[1])

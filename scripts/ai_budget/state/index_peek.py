@@ -80,3 +80,79 @@ def session_cost(files: list[str], project: str, session: str, prices_fingerprin
         return None
     finally:
         con.close()
+
+
+# ---------------------------------------------------------------- the first build, in the background
+# A first build reads the whole history (minutes for gigabytes): the SessionStart hook
+# starts it detached and answers at once; the process holds the build lock while it runs.
+
+BUILD_POLL_S = 0.05
+
+
+def _build_lock() -> str:
+    folder = os.path.join(paths.cache_dir_str(), "locks")
+    os.makedirs(folder, exist_ok=True)
+    return os.path.join(folder, "index-build.lock")
+
+
+def building() -> bool:
+    """Whether a background build holds the build lock now."""
+    import fcntl
+
+    try:
+        with open(_build_lock(), "a+b") as handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    except (OSError, ImportError):  # no cache folder, no flock (Windows): no background builds either
+        return False
+    return False
+
+
+def cold() -> bool:
+    """No index yet, or one that holds no transcript: the next sync is a whole build."""
+    path = db_path_str()
+    if not os.path.isfile(path):
+        return True
+    try:
+        con = sqlite3.connect(path, timeout=PEEK_TIMEOUT_S)
+        try:
+            return con.execute("SELECT 1 FROM files LIMIT 1").fetchone() is None
+        finally:
+            con.close()
+    except sqlite3.Error:  # not set up, damaged or busy: the sync sorts it out
+        return False
+
+
+def build_in_background(command: list[str], wait_s: float) -> bool:
+    """Run `command` (a CLI run that syncs the whole index) detached, holding the build
+    lock until it exits (once: a build already running is not started twice); wait up to
+    `wait_s` for it. True when no build is running any more on return."""
+    import fcntl
+    import subprocess
+    import time
+
+    try:
+        handle = open(_build_lock(), "a+b")
+    except OSError:
+        return True  # nowhere to keep the lock: the caller syncs in the foreground
+    with handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pass  # another build runs already
+        else:
+            # The child inherits the locked file: the lock is released when it (and its workers) exit.
+            try:
+                subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                 pass_fds=(handle.fileno(),), start_new_session=True, close_fds=True)
+            except OSError:
+                return True  # could not start it: the caller syncs in the foreground
+    deadline = time.monotonic() + wait_s
+    while building():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(BUILD_POLL_S)
+    return True
