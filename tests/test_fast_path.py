@@ -188,3 +188,35 @@ def test_run_cli_statusline_is_unchanged_by_a_missing_index(env):
     (env.cache / "index.sqlite").unlink()
     third = run_cli("statusline", input=payload)[0].stdout
     assert first == second == third and "$15.00 API-eq" in first
+
+
+@pytest.mark.parametrize("slots", [False, True])
+def test_record_behaves_as_the_dataclass_it_replaced(slots):
+    import dataclasses
+
+    from ai_budget.records import record
+
+    class Base:
+        __slots__ = ()
+
+        @property
+        def twice(self):
+            return self.a * 2
+
+    def make(decorate):
+        class Thing(Base):
+            a: int
+            b: str | None
+            c: float = 1.5
+            d: bool = False
+        return decorate(Thing)
+
+    ours, theirs = make(record(slots=slots)), make(dataclasses.dataclass(slots=slots))
+    for args, kwargs in (((1, "x"), {}), ((2, None, 3.0), {"d": True}), ((), {"a": 3, "b": "y"})):
+        mine, ref = ours(*args, **kwargs), theirs(*args, **kwargs)
+        assert repr(mine) == repr(ref) and mine.twice == ref.twice
+        assert mine == ours(*args, **kwargs) and mine != ours(9, "z") and mine != ref
+    assert ours.__match_args__ == theirs.__match_args__ and ours.__hash__ is None
+    assert hasattr(ours(1, "x"), "__dict__") is (not slots)
+    with pytest.raises(TypeError):
+        ours(1)

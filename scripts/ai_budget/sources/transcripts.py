@@ -12,9 +12,9 @@ import json
 import os
 import re
 import stat
-from dataclasses import dataclass
 from pathlib import Path
 
+from ..records import record
 from ..timefmt import transcript_ms
 from ..tokens import TokenFields, model_label
 from . import transcript_paths
@@ -34,7 +34,7 @@ SKIPPED = object()  # parse_line's answer for a line that carries usage but cann
 _VERSION = re.compile(r"^\d+\.\d+\.\d+")
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class Entry(TokenFields):
     """One assistant API response's usage, as written in one transcript line."""
 
@@ -186,7 +186,7 @@ def parse_line(line: bytes, project: str = "", session: str = ""):
                  session, type(origin) is str and origin != sid)
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class CostState:
     """One cumulative `cost-state` record (sources/cost_state.py): what Claude Code
     counted for the session so far, per model, calls never written as assistant
@@ -363,20 +363,32 @@ def session_files(main_file: Path) -> list[Path]:
 
 
 def find_current_session(roots: list[Path], cwd: Path | None = None) -> Path | None:
-    """The most recently modified main transcript, preferring the cwd's project."""
+    """The most recently modified main transcript, preferring the cwd's project
+    (when it has one, only its files are looked at: no stat of every other project's)."""
     mains = []
-    for root in roots:
-        for project in root.iterdir() if root.is_dir() else ():
-            if project.is_dir():
-                mains += [p for p in project.glob("*.jsonl") if p.is_file()]
-    if not mains:
-        return None
     if cwd is not None:
         wanted = project_dir_name(cwd)
-        local = [p for p in mains if p.parent.name == wanted]
-        if local:
-            mains = local
-    return max(mains, key=lambda p: p.stat().st_mtime)
+        mains = [m for root in roots if root.is_dir() and wanted in os.listdir(root) for m in _mains(root / wanted)]
+    if not mains:
+        mains = [m for root in roots if root.is_dir() for project in root.iterdir() for m in _mains(project)]
+    return Path(max(mains, key=lambda m: m[0])[1]) if mains else None
+
+
+def _mains(project: Path) -> list[tuple[float, str]]:
+    """(mtime, path) of the project's *.jsonl files (links followed, as Path.is_file), one stat each."""
+    out = []
+    try:
+        with os.scandir(project) as it:
+            for item in it:
+                if item.name.endswith(".jsonl"):
+                    try:
+                        if item.is_file():
+                            out.append((item.stat().st_mtime, item.path))
+                    except OSError:
+                        continue
+    except OSError:  # not a folder, or gone
+        pass
+    return out
 
 
 def project_dir_name(cwd: Path) -> str:
