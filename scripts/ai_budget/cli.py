@@ -25,7 +25,16 @@ def _parser_class():
     return Parser
 
 
-def build_parser():
+class _Unused:
+    """Stands in for the sub-parsers of the commands not being run: building them all
+    (argparse formats each argument as it is added) cost each run 5 ms."""
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: self
+
+
+def build_parser(only: str | None = None):
+    """The whole parser, or (only) just the one command's sub-parser in it."""
     Parser = _parser_class()
     common = Parser(add_help=False)
     common.add_argument("--json", action="store_true", help="print one JSON object on stdout")
@@ -36,13 +45,18 @@ def build_parser():
     parser = Parser(prog="budget", description="Local, git-backed budget manager for AI coding subscriptions.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
-    p = sub.add_parser("fetch", parents=[common], help="Claude utilisation from the OAuth usage API")
+    parser.commands = sub.choices  # the commands built
+
+    def add_parser(name, **kwargs):
+        return sub.add_parser(name, **kwargs) if only in (None, name) else _Unused()
+
+    p = add_parser("fetch", parents=[common], help="Claude utilisation from the OAuth usage API")
     p.add_argument("--force", action="store_true", help="ignore the 3-minute cache (not the 429 gate)")
 
-    p = sub.add_parser("check", parents=[common, session], help="session-start brief: accounts, backlog, what to do first")
+    p = add_parser("check", parents=[common, session], help="session-start brief: accounts, backlog, what to do first")
     p.add_argument("--markdown", action="store_true", help="compact markdown for the skill (always exits 0)")
 
-    p = sub.add_parser("log", parents=[common, session], help="end of session: measure, calibrate, write the log, commit")
+    p = add_parser("log", parents=[common, session], help="end of session: measure, calibrate, write the log, commit")
     p.add_argument("--task", action="append", metavar="TYPE:UNITS[:DESCRIPTION]")
     p.add_argument("--lesson", action="append", metavar="TEXT")
     p.add_argument("--next", action="append", metavar="TEXT")
@@ -51,11 +65,11 @@ def build_parser():
     p.add_argument("--complete", action="append", metavar="TEXT", help="move the backlog line containing TEXT")
     p.add_argument("--no-commit", action="store_true")
 
-    p = sub.add_parser("tokens", parents=[common], help="token totals for one Claude Code session")
+    p = add_parser("tokens", parents=[common], help="token totals for one Claude Code session")
     p.add_argument("file", nargs="?", metavar="SESSION_FILE")
     p.add_argument("--session", metavar="ID", help="session id instead of a file")
 
-    p = sub.add_parser("calibrate", parents=[common], help="update per-task-type cost averages")
+    p = add_parser("calibrate", parents=[common], help="update per-task-type cost averages")
     p.add_argument("task_type", nargs="?", metavar="TYPE")
     p.add_argument("units", nargs="?", metavar="UNITS")
     p.add_argument("pct_delta", nargs="?", metavar="PCT_DELTA")
@@ -66,7 +80,7 @@ def build_parser():
     p.add_argument("--rebuild", action="store_true", help="recompute all averages from sessions/*.md")
     p.add_argument("--list", action="store_true", help="list the task types")
 
-    p = sub.add_parser("report", parents=[common], help="usage history (API-equivalent cost)")
+    p = add_parser("report", parents=[common], help="usage history (API-equivalent cost)")
     p.add_argument("kind", choices=["daily", "weekly", "monthly", "session", "blocks", "models", "projects"])
     p.add_argument("--since", metavar="DATE")
     p.add_argument("--until", metavar="DATE")
@@ -77,13 +91,13 @@ def build_parser():
 
     for name, text in (("statusline", "Claude Code statusLine command (reads its JSON on stdin)"),
                        ("hook", "Claude Code hook handler: session-start, user-prompt-submit, pre-tool-use, stop, session-end")):
-        FAST[name](sub.add_parser(name, help=text))
+        FAST[name](add_parser(name, help=text))
 
-    p = sub.add_parser("backlog", parents=[common], help="open backlog tasks with estimated cost")
+    p = add_parser("backlog", parents=[common], help="open backlog tasks with estimated cost")
     p.add_argument("--short", action="store_true", help="task lines only")
 
     for name, text in (("install", "link the skills into Claude Code"), ("uninstall", "remove what install added")):
-        p = sub.add_parser(name, parents=[common], help=text)
+        p = add_parser(name, parents=[common], help=text)
         p.add_argument("--claude-dir", metavar="DIR", help="Claude Code folder (default: $CLAUDE_CONFIG_DIR or ~/.claude)")
         p.add_argument("--dry-run", action="store_true", help="show the changes, make none")
         if name == "install":
@@ -91,12 +105,12 @@ def build_parser():
             p.add_argument("--statusline", action="store_true", help="also set the status line (chaining an existing one)")
             p.add_argument("--mcp", action="store_true", help="also register the MCP server (user scope, .claude.json)")
 
-    sub.add_parser("mcp", help="stdio MCP server for Claude Code (JSON-RPC on stdin and stdout)")
+    add_parser("mcp", help="stdio MCP server for Claude Code (JSON-RPC on stdin and stdout)")
 
-    p = sub.add_parser("init", parents=[common], help="create a fresh budget repo in DIR")
+    p = add_parser("init", parents=[common], help="create a fresh budget repo in DIR")
     p.add_argument("dir", metavar="DIR")
 
-    p = sub.add_parser("set", parents=[common], help="manual balances: copilot, gemini, alerts")
+    p = add_parser("set", parents=[common], help="manual balances: copilot, gemini, alerts")
     what = p.add_subparsers(dest="what", required=True, parser_class=Parser)
     c = what.add_parser("copilot", parents=[common])
     c.add_argument("--used")
@@ -159,6 +173,10 @@ def parse(argv: list[str]):
         parser = _parser_class()(prog=f"budget {argv[0]}")
         FAST[argv[0]](parser)
         return argparse.Namespace(command=argv[0], **vars(parser.parse_args(argv[1:])))
+    if argv and not argv[0].startswith("-"):
+        parser = build_parser(only=argv[0])
+        if argv[0] in parser.commands:  # a known command: its parser alone will do
+            return parser.parse_args(argv)
     return build_parser().parse_args(argv)
 
 
