@@ -11,6 +11,7 @@ sync). With `allow_fetch=False` and a warm index nothing at all is written.
     usage_summary(now) -> dict
     usage_now(now) -> dict
     status(now, *, allow_fetch=True) -> dict
+    live(now, *, allow_fetch=True, session_id=None) -> dict
     session_measure(session_id, now, *, allow_fetch=True) -> dict
 """
 
@@ -183,9 +184,35 @@ def status(now, *, allow_fetch: bool = True) -> dict:
     five = dict(util.get("five_hour") or {})
     five["pace"] = None if five.get("reset_since") else pace.pace(five.get("util"), parse_iso(five.get("resets_at")), now)
     synced_prices(budget, now)
-    return {"generated_at": iso(now), "limits": spend_limits(budget, now), "five_hour": five,
+    return {"generated_at": iso(now), "limits": spend_limits(budget, now), "five_hour": five, "alerts": budget["alerts"],
             "source": util["source"], "observed_at": util.get("observed_at"), "stale": util.get("stale"),
             "problem": util.get("problem")}
+
+
+def live(now, *, allow_fetch: bool = True, session_id: str | None = None) -> dict:
+    """`budget watch`'s frame: the 5-hour window (gauge, pace, the local cost in it and
+    its burn rate and projection to the reset), today against its limit, and the
+    current session."""
+    out = status(now, allow_fetch=allow_fetch)
+    five = out["five_hour"]
+    resets = parse_iso(five.get("resets_at"))
+    window = None
+    if resets and resets > now and not five.get("reset_since"):
+        start = resets - FIVE_HOURS
+        window = {**_since(start), "since": iso(start)}
+        window["burn_usd"] = pace.burn(window["cost_usd"], start, resets, now)
+        if five.get("util") is not None:
+            window["burn_pct"] = pace.burn(float(five["util"]), start, resets, now)
+    out["window"] = window
+    out["today"] = _since(limits.period_starts(now)["daily"])
+    session_id, transcript = current_session(session_id)
+    session = {"id": session_id, "tokens": None, "cost_usd": None}
+    root = transcripts.root_of(transcript, paths.projects_roots()) if transcript else None
+    if root is not None:
+        totals, cost = index.session_totals(*transcripts.session_of(transcript, root))
+        session.update(tokens=totals.total, responses=totals.responses, cost_usd=round(cost, 4))
+    out["session"] = session
+    return out
 
 
 def usage_now(now) -> dict:

@@ -611,3 +611,11 @@ def _prune(con, cutoff_ms: int, history: dict) -> dict:
             cur = con.execute(f"DELETE FROM {table} WHERE session IN ({','.join('?' * len(part))})", part)
             rows += cur.rowcount if table == "entries" else 0
     return {"sessions": len(gone), "rows": rows, "kept_uncovered": len(old & uncovered)}
+
+
+def session_totals(project: str, session: str) -> tuple[Totals, float]:
+    """A session's token totals and API-equivalent cost (unpriced rows count 0)."""
+    *sums, cost = _query("SELECT total(input), total(output), total(cache_5m), total(cache_1h), total(cache_read), "
+                         "total(web_search), total(web_fetch), count(*), total(cost) FROM entries "
+                         "WHERE project = ? AND session = ?", (project, session))[0]
+    return Totals(*map(int, sums)), cost
