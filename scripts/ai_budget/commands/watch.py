@@ -68,10 +68,11 @@ def _wait_for_quit(fd, seconds: float) -> bool:
     """Wait `seconds`; True as soon as a quit key arrives."""
     deadline = time.monotonic() + seconds
     while (left := deadline - time.monotonic()) > 0:
-        if fd is None:
+        if fd is None and os.name == "nt":  # select takes sockets only there
             time.sleep(left)
             return False
-        if select.select([fd], [], [], left)[0]:
+        # select, not sleep, with nothing to read too: under libfaketime a signal in sleep became an OSError.
+        if select.select([] if fd is None else [fd], [], [], left)[0]:
             got = os.read(fd, 64)
             if not got or any(k in got for k in QUIT_KEYS):
                 return True
