@@ -153,18 +153,23 @@ def set_limits(args, now, budget, warnings) -> str:
             f"critical at {lim['critical_at']}%")
 
 
-def set_retention(args, now, budget, warnings) -> str:
-    text = args.days.strip().lower()
+def retention_days(value: str) -> int | None:
+    text = value.strip().lower()
     if text == "off":
-        budget["retention"]["days"] = None
-        return "Retention: the index keeps every response"
+        return None
     try:
         days = int(text)
     except ValueError:
-        raise BudgetError(f"--days: must be a whole number of days or 'off', got {args.days!r}") from None
+        raise BudgetError(f"--days: must be a whole number of days or 'off', got {value!r}") from None
     if not 1 <= days <= budget_file.MAX_RETENTION_DAYS:
-        raise BudgetError(f"--days: must be from 1 to {budget_file.MAX_RETENTION_DAYS}, got {args.days!r}")
-    budget["retention"]["days"] = days
+        raise BudgetError(f"--days: must be from 1 to {budget_file.MAX_RETENTION_DAYS}, got {value!r}")
+    return days
+
+
+def set_retention(args, now, budget, warnings) -> str:
+    days = budget["retention"]["days"] = retention_days(args.days)
+    if days is None:
+        return "Retention: the index keeps every response"
     return f"Retention: the index keeps per-response rows of the last {days} UTC days; history/ keeps every day"
 
 
@@ -174,27 +179,28 @@ HANDLERS = {"copilot": set_copilot, "gemini": set_gemini, "alerts": set_alerts, 
 
 def run(args, now) -> Result:
     warnings: list[str] = []
+    # Retention: the history first, so it holds every day about to go (a malformed one stops here, nothing changed).
+    pruning = args.what == "retention" and retention_days(args.days) is not None
+    if pruning:
+        _save_history(now, warnings)
     with budget_file.update(paths.budget_file()) as budget:
         text = HANDLERS[args.what](args, now, budget, warnings)
         section = dict(budget[args.what])
     data = {args.what: section}
-    if args.what == "retention" and section["days"]:
-        data["pruned"] = _prune(budget, now, warnings)
-        text += f"\nPruned {data['pruned']['rows']:,} response row(s) of {data['pruned']['sessions']:,} session(s)"
-        if data["pruned"]["kept_uncovered"]:
-            text += (f"; kept {data['pruned']['kept_uncovered']:,} old session(s) whose days the history "
-                     "does not hold in full")
+    if pruning:
+        from ..state import retention
+
+        pruned = data["pruned"] = retention.prune(budget, now, paths.budget_home(), paths.machine_id(), force=True)
+        text += f"\nPruned {pruned['rows']:,} response row(s) of {pruned['sessions']:,} session(s)"
+        if pruned["kept_uncovered"]:
+            text += f"; kept {pruned['kept_uncovered']:,} old session(s) whose days the history does not hold in full"
     return Result(data=data, text=text, warnings=warnings)
 
 
-def _prune(budget: dict, now, warnings: list) -> dict:
-    """The history first (so it holds every day about to go), then the prune; the
-    history file is committed, as `report --save` does."""
+def _save_history(now, warnings: list) -> None:
+    """The index up to date, then merged into this machine's history file and committed (as `report --save`)."""
     from .. import core
-    from ..state import retention
 
-    home, machine = paths.budget_home(), paths.machine_id()
-    core.synced_prices(budget)
-    saved = save_history(home, machine, now)
+    core.synced_prices(budget_file.load(paths.budget_file()))
+    saved = save_history(paths.budget_home(), paths.machine_id(), now)
     warnings += [n for n in saved["commit"]["notes"] if saved["changed"] and not saved["commit"]["committed"]]
-    return retention.prune(budget, now, home, machine, force=True)

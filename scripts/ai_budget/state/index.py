@@ -559,7 +559,8 @@ def prune(cutoff_ms: int, history, force: bool = False) -> dict:
     go: a session with a (UTC day, model) that `history()` ({(day, label): row},
     history_file.read; called only when there is pruning to do) does not cover in full is kept, so reports lose nothing.
     Whole session families (sharing a cost-state startTime) go together with their
-    cost-state records and extras, so no extra is recomputed against missing lines.
+    cost-state records, so no extra is recomputed against missing lines; the extras
+    derived from them stay (a few rows per session), so reports keep what no line holds.
     The triggers keep `slots` equal to what is left. Runs once per cutoff unless `force`."""
     with locked(db_path()):
         con = connect()
@@ -605,7 +606,7 @@ def _prune(con, cutoff_ms: int, history: dict) -> dict:
             uncovered |= members
     gone = sorted(old - uncovered)
     rows = 0
-    for table in ("entries", "cost_states", "extras"):
+    for table in ("entries", "cost_states"):
         for chunk in range(0, len(gone), 500):
             part = gone[chunk:chunk + 500]
             cur = con.execute(f"DELETE FROM {table} WHERE session IN ({','.join('?' * len(part))})", part)
