@@ -81,10 +81,9 @@ def build_parser() -> Parser:
 
     sub.add_parser("usage", parents=[common], help="today, this week, this month on one screen")
 
-    p = sub.add_parser("watch", help="live view: 5-hour gauge, burn rate, today against its limit (q to quit)")
+    p = sub.add_parser("watch", parents=[session], help="live view: 5-hour gauge, burn rate, today against its limit (q to quit)")
     p.add_argument("--interval", metavar="S", default="5", help="seconds between redraws (default 5, at least 1)")
     p.add_argument("--once", action="store_true", help="print one frame and exit")
-    p.add_argument("--no-fetch", action="store_true", help="do not call the usage API")
 
     p = sub.add_parser("backlog", parents=[common], help="open backlog tasks with estimated cost")
     p.add_argument("--short", action="store_true", help="task lines only")

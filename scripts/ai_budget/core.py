@@ -128,7 +128,7 @@ def spend_limits(budget: dict, now) -> dict:
             unpriced = max(unpriced, got["unpriced"])
     evaluated = limits.evaluate(lim, spent)
     for period, e in evaluated.items():
-        e["since"] = iso(starts[period])
+        e["since"] = starts[period].isoformat()
     status = limits.worst(evaluated)
     return {"status": status, "exit_code": limits.EXIT_CODES[status], "unit": lim["unit"],
             "warn_at": lim["warn_at"], "critical_at": lim["critical_at"], "periods": evaluated,

@@ -49,9 +49,9 @@ def _stop(_signum, _frame):
 def run(args, now) -> Result:
     every = interval(args.interval)
     if args.once:
-        data = core.live(now, allow_fetch=not args.no_fetch, session_id=None)
+        data = core.live(now, allow_fetch=not args.no_fetch, session_id=args.session)
         return Result(data=data, text="\n".join(frame(data, now)))
-    _loop(now, every, not args.no_fetch)
+    _loop(now, every, not args.no_fetch, args.session)
     return Result(data={}, text="")
 
 
@@ -79,7 +79,7 @@ def _wait_for_quit(fd, seconds: float) -> bool:
     return False
 
 
-def _loop(start, every: float, fetch: bool) -> None:
+def _loop(start, every: float, fetch: bool, session_id: str | None = None) -> None:
     out = sys.stdout
     screen = out.isatty()
     colour = screen and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
@@ -100,7 +100,7 @@ def _loop(start, every: float, fetch: bool) -> None:
             now = start + timedelta(seconds=time.monotonic() - began)
             allow = fetch and time.monotonic() >= retry_at
             try:
-                data = core.live(now, allow_fetch=allow)
+                data = core.live(now, allow_fetch=allow, session_id=session_id)
                 lines = frame(data, now, colour)
                 if allow and data["problem"]:
                     retry_at = time.monotonic() + RETRY_FETCH_S
