@@ -169,3 +169,24 @@ def test_a_family_with_one_active_member_is_kept(env, capsys, clock):
     code, data, _ = run_json(capsys, "set", "retention", "--days", "1")
     assert code == 0 and data["pruned"]["sessions"] == 0
     assert report(capsys) == before
+
+
+def test_a_pruned_session_resumed_later_is_read_whole_again(env, capsys, clock):
+    """A pruned session's file that grows is read again from the start: its cost-state
+    records are cumulative, and against only the new lines they would count the pruned
+    ones as calls no line holds."""
+    folder = install_family(env, clock)
+    before = report(capsys)
+    run_json(capsys, "set", "retention", "--days", "1")
+    parent = (folder / "parent.jsonl").read_text().splitlines()
+    fresh = json.loads(next(l for l in parent if '"usage"' in l and '"assistant"' in l))
+    fresh["message"]["id"], fresh["requestId"] = "resumed-id", "resumed-req"
+    fresh["timestamp"] = ts(clock["now"] - timedelta(hours=1))
+    with open(folder / "parent.jsonl", "a") as handle:
+        handle.write(json.dumps(fresh) + "\n")
+    after = report(capsys)
+    assert len(index.entries(session="parent")) > 1  # the pruned lines are back with the new one
+    added = fresh["message"]["usage"]["output_tokens"]
+    assert after["totals"]["outputTokens"] == before["totals"]["outputTokens"] + added
+    assert after["totals"]["notInTranscript"] == before["totals"]["notInTranscript"]
+    assert slots_match_entries()

@@ -606,11 +606,14 @@ def _prune(con, cutoff_ms: int, history: dict) -> dict:
             uncovered |= members
     gone = sorted(old - uncovered)
     rows = 0
-    for table in ("entries", "cost_states"):
-        for chunk in range(0, len(gone), 500):
-            part = gone[chunk:chunk + 500]
-            cur = con.execute(f"DELETE FROM {table} WHERE session IN ({','.join('?' * len(part))})", part)
-            rows += cur.rowcount if table == "entries" else 0
+    for chunk in range(0, len(gone), 500):
+        part = gone[chunk:chunk + 500]
+        marks = ','.join('?' * len(part))
+        rows += con.execute(f"DELETE FROM entries WHERE session IN ({marks})", part).rowcount
+        con.execute(f"DELETE FROM cost_states WHERE session IN ({marks})", part)
+        # Their files, unchanged, are not read again; one that grows (a session resumed after the cutoff) is
+        # read again from the start, so its lines and cost-state records are whole again.
+        con.execute(f"UPDATE files SET print = NULL WHERE session IN ({marks})", part)
     return {"sessions": len(gone), "rows": rows, "kept_uncovered": len(old & uncovered)}
 
 
