@@ -106,7 +106,7 @@ def test_retention_with_a_malformed_history_changes_nothing(env, capsys, clock):
     assert code == 0 and "retention: nothing pruned" in err and len(index.entries()) == 9
 
 
-@pytest.mark.parametrize("value", ["0", "-1", "abc", "1.5", "40000", ""])
+@pytest.mark.parametrize("value", ["0", "-1", "34", "abc", "1.5", "40000", ""])
 def test_bad_retention_is_one_line(env, capsys, clock, value):
     code, _, err = run(capsys, "set", "retention", "--days", value)
     assert code == 2 and "--days: must be" in err and len(err.strip().splitlines()) == 1
@@ -116,7 +116,7 @@ def test_bad_retention_in_budget_json_is_named(env, capsys):
     from ai_budget.state import budget_file
 
     data = budget_file.default_budget()
-    for bad in (0, "90", True, 1.5, 40_000):
+    for bad in (0, 34, "90", True, 1.5, 40_000):
         data["retention"] = {"days": bad}
         (env.budget / "budget.json").write_text(json.dumps(data))
         code, _, err = run(capsys, "status", "--no-fetch")
@@ -125,7 +125,7 @@ def test_bad_retention_in_budget_json_is_named(env, capsys):
 
 def install_family(env, clock):
     """The real capture of a session, its fork and the fork's fork (one family), with the
-    clock set three days after its last line."""
+    clock set 40 days after its last line."""
     from ai_budget.timefmt import parse_iso
 
     folder = env.projects / "-tmp-proj"
@@ -136,7 +136,7 @@ def install_family(env, clock):
         for text in (folder / f"{name}.jsonl").read_text().splitlines():
             when = parse_iso(json.loads(text).get("timestamp"))
             last = when if when and (last is None or when > last) else last
-    clock["now"] = (last + timedelta(days=3)).replace(microsecond=0)
+    clock["now"] = (last + timedelta(days=40)).replace(microsecond=0)
     return folder
 
 
@@ -144,7 +144,7 @@ def test_a_session_family_goes_whole_and_its_extras_stay(env, capsys, clock):
     install_family(env, clock)
     before = report(capsys)
     assert before["totals"]["notInTranscript"]["outputTokens"] > 0
-    code, data, _ = run_json(capsys, "set", "retention", "--days", "1")
+    code, data, _ = run_json(capsys, "set", "retention", "--days", "35")
     assert code == 0 and data["pruned"]["sessions"] == 3 and index.entries() == []
     assert slots_match_entries()
     assert report(capsys) == before  # lines from the history, what only cost-state records hold from the extras
@@ -166,7 +166,7 @@ def test_a_family_with_one_active_member_is_kept(env, capsys, clock):
         handle.write(json.dumps(fresh) + "\n")
     before = report(capsys)
     assert ("fork", fresh["timestamp"]) in {(e.session, ts_of(e)) for e, _ in index.entries()}
-    code, data, _ = run_json(capsys, "set", "retention", "--days", "1")
+    code, data, _ = run_json(capsys, "set", "retention", "--days", "35")
     assert code == 0 and data["pruned"]["sessions"] == 0
     assert report(capsys) == before
 
@@ -177,7 +177,7 @@ def test_a_pruned_session_resumed_later_is_read_whole_again(env, capsys, clock):
     ones as calls no line holds."""
     folder = install_family(env, clock)
     before = report(capsys)
-    run_json(capsys, "set", "retention", "--days", "1")
+    run_json(capsys, "set", "retention", "--days", "35")
     parent = (folder / "parent.jsonl").read_text().splitlines()
     fresh = json.loads(next(l for l in parent if '"usage"' in l and '"assistant"' in l))
     fresh["message"]["id"], fresh["requestId"] = "resumed-id", "resumed-req"

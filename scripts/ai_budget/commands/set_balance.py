@@ -161,8 +161,9 @@ def retention_days(value: str) -> int | None:
         days = int(text)
     except ValueError:
         raise BudgetError(f"--days: must be a whole number of days or 'off', got {value!r}") from None
-    if not 1 <= days <= budget_file.MAX_RETENTION_DAYS:
-        raise BudgetError(f"--days: must be from 1 to {budget_file.MAX_RETENTION_DAYS}, got {value!r}")
+    if not budget_file.MIN_RETENTION_DAYS <= days <= budget_file.MAX_RETENTION_DAYS:
+        raise BudgetError(f"--days: must be from {budget_file.MIN_RETENTION_DAYS} (this month's and this week's "
+                          f"days stay whole for the limits) to {budget_file.MAX_RETENTION_DAYS}, got {value!r}")
     return days
 
 

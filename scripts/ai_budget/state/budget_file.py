@@ -176,7 +176,8 @@ def fill_defaults(data: dict) -> dict:
 
 SECTIONS = ("claude", "copilot", "gemini", "calibration", "alerts", "pricing_overrides", "limits", "retention")
 LIMIT_UNITS = ("usd", "tokens")
-MAX_RETENTION_DAYS = 36_500
+# At least this month's and this week's days: the limits and `usage` read whole responses from the index.
+MIN_RETENTION_DAYS, MAX_RETENTION_DAYS = 35, 36_500
 MAX_NUMBER = 1e15  # counts, totals and prices: far above any real one, and exact as a float
 PRICE_KEYS = ("input", "output", "cache_write_5m", "cache_write_1h", "cache_read", "fast_multiplier")
 
@@ -303,8 +304,9 @@ def validate(data) -> dict:
     _validate_prices(data["pricing_overrides"])
     _validate_limits(data["limits"])
     days = data["retention"].get("days")
-    if days is not None and (isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_RETENTION_DAYS):
-        raise _bad("retention.days", f"a whole number of days from 1 to {MAX_RETENTION_DAYS} or null", days)
+    if days is not None and (isinstance(days, bool) or not isinstance(days, int) or not MIN_RETENTION_DAYS <= days <= MAX_RETENTION_DAYS):
+        raise _bad("retention.days", f"a whole number of days from {MIN_RETENTION_DAYS} to {MAX_RETENTION_DAYS} or null",
+                   days)
     return data
 
 
