@@ -1,6 +1,8 @@
 """Command-line entry: parse argv, run one command, print text or one JSON object.
 
 Exit codes: 0 ok · 1 a source was unavailable (did what it could) · 2 bad input.
+`budget status --exit-code` adds the spend limits' worst status: 0 ok (or no
+limit set) · 10 warning · 11 critical · 12 exceeded (1 and 2 keep their meaning).
 """
 
 from __future__ import annotations
@@ -93,6 +95,16 @@ def build_parser(only: str | None = None):
                        ("hook", "Claude Code hook handler: session-start, user-prompt-submit, pre-tool-use, stop, session-end")):
         FAST[name](add_parser(name, help=text))
 
+    p = add_parser("status", parents=[common], help="spend limits and the 5-hour window (exit codes for scripts)")
+    p.add_argument("--no-fetch", action="store_true", help="do not call the usage API")
+    p.add_argument("--exit-code", action="store_true", help="exit 10 warning, 11 critical, 12 exceeded (0 ok)")
+
+    add_parser("usage", parents=[common], help="today, this week, this month on one screen")
+
+    p = add_parser("watch", parents=[session], help="live view: 5-hour gauge, burn rate, today against its limit (q to quit)")
+    p.add_argument("--interval", metavar="S", default="5", help="seconds between redraws (default 5, at least 1)")
+    p.add_argument("--once", action="store_true", help="print one frame and exit")
+
     p = add_parser("backlog", parents=[common], help="open backlog tasks with estimated cost")
     p.add_argument("--short", action="store_true", help="task lines only")
 
@@ -110,7 +122,7 @@ def build_parser(only: str | None = None):
     p = add_parser("init", parents=[common], help="create a fresh budget repo in DIR")
     p.add_argument("dir", metavar="DIR")
 
-    p = add_parser("set", parents=[common], help="manual balances: copilot, gemini, alerts")
+    p = add_parser("set", parents=[common], help="manual balances: copilot, gemini, alerts, limits, retention")
     what = p.add_subparsers(dest="what", required=True, parser_class=Parser)
     c = what.add_parser("copilot", parents=[common])
     c.add_argument("--used")
@@ -127,6 +139,14 @@ def build_parser(only: str | None = None):
     a.add_argument("--warn-at")
     a.add_argument("--critical-at")
     a.add_argument("--block-at", help="block prompts at this 5h %%, or 'off'")
+    lim = what.add_parser("limits", parents=[common], help="spend limits per day, week (from Monday), month")
+    for period in ("daily", "weekly", "monthly"):
+        lim.add_argument(f"--{period}", metavar="AMOUNT", help="API-equivalent $ (or tokens with --unit tokens), or 'off'")
+    lim.add_argument("--unit", help="usd (default) or tokens")
+    lim.add_argument("--warn-at", metavar="PCT", help="warning from this %% of a limit (default 80)")
+    lim.add_argument("--critical-at", metavar="PCT", help="critical from this %% of a limit (default 95)")
+    r = what.add_parser("retention", parents=[common], help="how many days of per-response rows the index keeps")
+    r.add_argument("--days", required=True, metavar="N", help="whole days, or 'off' to keep everything")
     return parser
 
 
