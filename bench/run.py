@@ -145,6 +145,9 @@ def main() -> None:
                AI_BUDGET_API_BASE="http://127.0.0.1:9", TZ="UTC", NO_COLOR="1", HOME=str(work))
     try:
         subprocess.run(ours("init", str(work / "budget")), env=env, capture_output=True, check=True)
+        # Limits set (none reached), so the status line and UserPromptSubmit run their spend query too.
+        subprocess.run(ours("set", "limits", "--daily", "100000", "--weekly", "500000", "--monthly", "1000000"), env=env,
+                       capture_output=True, check=True)
         subprocess.run([sys.executable, "-m", "compileall", "-q", str(HERE.parent / "scripts")], env=env, capture_output=True)
         payload = work / "statusline.json"
         payload.write_text(json.dumps(statusline_payload(session)))

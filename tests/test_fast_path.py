@@ -220,3 +220,52 @@ def test_record_behaves_as_the_dataclass_it_replaced(slots):
     assert hasattr(ours(1, "x"), "__dict__") is (not slots)
     with pytest.raises(TypeError):
         ours(1)
+
+
+# ---------------------------------------------------------------- spend limits on the fast path
+
+def spend_session(env, clock, usd: float, session: str):
+    from datetime import timedelta
+
+    from test_limits import spend
+    from test_workflow import ts
+
+    return write_session(env.projects, [line(mid=f"m-{session}", rid=f"r-{session}", ts=ts(clock["now"] - timedelta(hours=1)),
+                                             inp=0, out=spend(usd))], session=session)
+
+
+def test_status_line_shows_the_spend_limits_that_need_attention(env, monkeypatch, capsys, clock):
+    main = spend_session(env, clock, 8.5, "today")
+    payload = {"session_id": "today", "transcript_path": str(main), "rate_limits": limits()}
+    assert "day" not in feed(monkeypatch, capsys, payload, "statusline")[1]  # no limit set: nothing
+    run(capsys, "set", "limits", "--daily", "10", "--monthly", "1000")
+    out = feed(monkeypatch, capsys, payload, "statusline")[1]
+    assert out.rstrip().endswith("$8.50 API-eq · day $8.50/$10 !")  # monthly is ok: not shown
+    run(capsys, "set", "limits", "--daily", "8")
+    assert "day $8.50/$8 OVER" in feed(monkeypatch, capsys, payload, "statusline")[1]
+    status = json.loads(run(capsys, "status", "--no-fetch", "--json")[1])
+    assert status["limits"]["periods"]["daily"]["spent"] == pytest.approx(8.5, abs=0.001)  # the same query
+
+
+def test_user_prompt_submit_says_each_limit_crossing_once(env, monkeypatch, capsys, clock):
+    spend_session(env, clock, 8.5, "today")
+    run(capsys, "set", "limits", "--daily", "10", "--weekly", "1000")
+    run(capsys, "check", "--no-fetch")  # indexes the transcripts
+    prompt = {"session_id": "s1", "prompt": "TOP-SECRET"}
+    code, out, _ = feed(monkeypatch, capsys, prompt, "hook", "user-prompt-submit")
+    assert code == 0 and json.loads(out) == {
+        "systemMessage": "ai-budget: spend limit warning: day $8.50/$10 (85%) (API-equivalent estimate)."}
+    assert feed(monkeypatch, capsys, prompt, "hook", "user-prompt-submit")[1] == ""  # once
+    spend_session(env, clock, 1.1, "later")
+    run(capsys, "check", "--no-fetch")
+    assert "spend limit critical: day $9.60/$10 (96%)" in json.loads(feed(monkeypatch, capsys, prompt, "hook",
+                                                                          "user-prompt-submit")[1])["systemMessage"]
+    assert feed(monkeypatch, capsys, prompt, "hook", "user-prompt-submit")[1] == ""
+    announced = json.loads((env.cache / "limits-announced.json").read_text())
+    assert announced["daily"]["status"] == "critical" and announced["weekly"]["status"] == "ok"
+    assert "TOP-SECRET" not in json.dumps(announced)
+    announced["daily"]["since"] -= 86_400_000  # as if announced yesterday: a new day re-arms it
+    (env.cache / "limits-announced.json").write_text(json.dumps(announced))
+    assert "critical" in json.loads(feed(monkeypatch, capsys, prompt, "hook", "user-prompt-submit")[1])["systemMessage"]
+    (env.cache / "limits-announced.json").write_text("{broken")  # a damaged cache starts again, never fails the hook
+    assert feed(monkeypatch, capsys, prompt, "hook", "user-prompt-submit")[0] == 0

@@ -123,13 +123,9 @@ def spend_limits(budget: dict, now) -> dict:
     API-equivalent dollars (or tokens) of this machine's transcript lines since each start."""
     lim = budget["limits"]
     starts = limits.period_starts(now)
-    spent, unpriced = {}, 0
-    for period in limits.PERIODS:
-        if lim.get(period):
-            got = _since(starts[period])
-            spent[period] = limits.amount(lim, got["cost_usd"], got["tokens"])
-            unpriced = max(unpriced, got["unpriced"])
-    evaluated = limits.evaluate(lim, spent)
+    got = index.period_spend(limits.starts_ms(lim, now))
+    unpriced = max((g["unpriced"] for g in got.values()), default=0)
+    evaluated = limits.evaluate(lim, limits.spent_of(lim, got))
     for period, e in evaluated.items():
         e["since"] = starts[period].isoformat()
     status = limits.worst(evaluated)

@@ -70,26 +70,53 @@ def user_prompt_submit(payload: dict, budget: dict, now) -> tuple[dict | None, i
     alerts = budget["alerts"]
     util = utilisation.current(budget, now, allow_fetch=False)
     used, resets_at = _five(util)
-    if used is None or util.get("stale"):
-        return None, 0
-    resets = parse_iso(resets_at)
-    block_at = alerts.get("block_at")
-    if block_at is not None and used >= block_at:
-        sys.stderr.write(f"ai-budget: Claude's 5-hour window is at {used:.0f}% (your hard stop is {block_at:g}%). "
-                         f"It resets {countdown(resets, now)}. Change it with: {paths.cli_command('set', 'alerts', '--block-at', 'off')}\n")
-        return None, 2
+    messages = []
+    if used is not None and not util.get("stale"):
+        resets = parse_iso(resets_at)
+        block_at = alerts.get("block_at")
+        if block_at is not None and used >= block_at:
+            sys.stderr.write(f"ai-budget: Claude's 5-hour window is at {used:.0f}% (your hard stop is {block_at:g}%). "
+                             f"It resets {countdown(resets, now)}. Change it with: {paths.cli_command('set', 'alerts', '--block-at', 'off')}\n")
+            return None, 2
+        messages += _window_alert(payload, used, resets, alerts, now)
+    messages += _limit_crossings(budget, now)
+    return ({"systemMessage": " ".join(messages)} if messages else None), 0
+
+
+def _window_alert(payload: dict, used: float, resets, alerts: dict, now) -> list[str]:
+    """The 5-hour window's warning or critical, once per rise in this session."""
     session_id = payload.get("session_id") or "unknown"
     state = session_state.read(session_id) or {}
     now_level = level(used, alerts)
     shown = state.get("alert_level", "normal")
     if now_level == shown:
-        return None, 0
+        return []
     session_state.note(session_id, alert_level=now_level)  # a drop (window reset) re-arms the alert
     if LEVELS.index(now_level) < LEVELS.index(shown):
-        return None, 0
+        return []
     word = "critical" if now_level == "critical" else "warning"
-    msg = f"ai-budget {word}: Claude's 5-hour window is at {used:.0f}%; it resets {countdown(resets, now)}."
-    return {"systemMessage": msg}, 0
+    return [f"ai-budget {word}: Claude's 5-hour window is at {used:.0f}%; it resets {countdown(resets, now)}."]
+
+
+def _limit_crossings(budget: dict, now) -> list[str]:
+    """A spend limit's period that rose to warning, critical or exceeded since it was last
+    announced (once per period and level, on this machine), from the index as it is."""
+    from ..analysis import limits
+    from ..state import index_peek, limit_notices
+
+    lim = budget.get("limits") or {}
+    starts = limits.starts_ms(lim, now)
+    got = index_peek.period_spend(starts) if starts else None
+    if not got:
+        return []
+    evaluated = limits.evaluate(lim, limits.spent_of(lim, got))
+    with limit_notices.update() as shown:
+        before = {p: v.get("status", "ok") for p, v in shown.items() if v.get("since") == starts.get(p)}
+        rising = limits.crossed(before, evaluated)
+        for period, e in evaluated.items():
+            shown[period] = {"since": starts[period], "status": e["status"]}
+    tail = " (API-equivalent estimate)" if lim.get("unit", "usd") == "usd" else ""
+    return [f"ai-budget: spend limit {evaluated[p]['status']}: {limits.describe(p, evaluated[p])}{tail}." for p in rising]
 
 
 def pre_tool_use(payload: dict, budget: dict, now) -> tuple[dict | None, int]:

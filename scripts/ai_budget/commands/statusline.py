@@ -61,6 +61,18 @@ def session_cost(payload: dict, budget: dict) -> float | None:
     return index.session_cost(project, session)
 
 
+def limits_fragment(budget: dict, now) -> str:
+    """The spend limits that need attention ("day $8.40/$10 !"), from the index as it is
+    (one query); "" when none is set, all are ok, or there is no index yet."""
+    from ..analysis import limits
+    from ..state import index_peek
+
+    lim = budget.get("limits") or {}
+    starts = limits.starts_ms(lim, now)
+    got = index_peek.period_spend(starts) if starts else None
+    return limits.compact(limits.evaluate(lim, limits.spent_of(lim, got))) if got else ""
+
+
 def chained_output(stdin_text: str) -> str:
     """The user's own status line, when install --statusline chained it."""
     import subprocess
@@ -105,7 +117,12 @@ def render(payload: dict, budget: dict, now) -> str:
         cost = float(c) if isinstance(c, (int, float)) and not isinstance(c, bool) else None
         if index_peek.building():  # Claude Code's own figure meanwhile, marked
             stale += " (transcripts still being counted)"
-    return line.render(five, seven, p, cost, budget["alerts"], now, colour="NO_COLOR" not in os.environ, stale_note=stale)
+    try:
+        spend = limits_fragment(budget, now)
+    except Exception:  # noqa: BLE001 - optional, as the cost
+        spend = ""
+    return line.render(five, seven, p, cost, budget["alerts"], now, colour="NO_COLOR" not in os.environ, stale_note=stale,
+                       limits=spend)
 
 
 def run(args, now) -> Result:

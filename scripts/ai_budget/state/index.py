@@ -26,6 +26,7 @@ from ..sources.dedup import Deduper
 from ..sources.transcripts import Entry
 from ..tokens import Totals, Usage, model_label
 from .index_peek import SETUP, db_path_str
+from .index_peek import period_spend as period_spend_on
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, inode INTEGER, size INTEGER, mtime_ns INTEGER,
@@ -599,3 +600,12 @@ def session_totals(project: str, session: str) -> tuple[Totals, float]:
                          "total(web_search), total(web_fetch), count(*), total(cost) FROM entries "
                          "WHERE project = ? AND session = ?", (project, session))[0]
     return Totals(*map(int, sums)), cost
+
+
+def period_spend(starts_ms: dict[str, int]) -> dict[str, dict]:
+    """{period: {cost_usd, tokens, unpriced}} since each start (state/index_peek.py's one query)."""
+    con = connect()
+    try:
+        return period_spend_on(starts_ms, con)
+    finally:
+        con.close()

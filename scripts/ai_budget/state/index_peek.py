@@ -156,3 +156,46 @@ def build_in_background(command: list[str], wait_s: float) -> bool:
             return False
         time.sleep(BUILD_POLL_S)
     return True
+
+
+# ---------------------------------------------------------------- spend per period, in one query
+
+QUARTER_MS = 900_000  # the slots table's bucket (state/index.py)
+
+
+def period_spend(starts_ms: dict[str, int], con: sqlite3.Connection | None = None) -> dict[str, dict] | None:
+    """{period: {cost_usd, tokens, unpriced}} of the transcript lines since each start (epoch
+    ms), in one query over the quarter-hour slots (a start off the quarter hour, which no
+    time zone's midnight is today, reads the entries instead). None without an index
+    to read (`con`: an open one, else the index file is opened here)."""
+    if not starts_ms:
+        return {}
+    parts, params = [], []
+    for period, start in starts_ms.items():
+        if start % QUARTER_MS == 0:
+            parts.append("SELECT ?, total(cost), total(input + output + cache_create + cache_read), total(unpriced) "
+                         "FROM slots WHERE slot >= ? AND n > 0")
+        else:
+            parts.append("SELECT ?, total(cost), total(input + output + cache_5m + cache_1h + cache_read), "
+                         "count(*) - count(cost) FROM entries WHERE ts_ms >= ?")
+        params += [period, start]
+    own = con is None
+    if own:
+        path = db_path_str()
+        if not os.path.isfile(path):
+            return None
+        try:
+            con = sqlite3.connect(path, timeout=PEEK_TIMEOUT_S)
+        except sqlite3.Error:
+            return None
+    try:
+        rows = con.execute(" UNION ALL ".join(parts), params).fetchall()
+    except sqlite3.Error:
+        if own:
+            return None
+        raise
+    finally:
+        if own:
+            con.close()
+    return {period: {"cost_usd": round(cost, 4), "tokens": int(tokens), "unpriced": int(unpriced)}
+            for period, cost, tokens, unpriced in rows}
