@@ -1,0 +1,215 @@
+"""Attribution: which tools, subagent types and skills used the tokens. Names only."""
+
+import json
+import shutil
+
+import pytest
+
+from ai_budget.analysis import pricing
+from ai_budget.sources import transcripts
+from ai_budget.sources.dedup import Deduper
+from ai_budget.state import index
+from conftest import CORPUS, line, run_json, write_session
+
+
+def sync():
+    return index.sync(pricing.load())
+
+
+def tool_use(name, call_id="toolu_1", **args):
+    return {"type": "tool_use", "id": call_id, "name": name, "input": {"secret": "never stored", **args}}
+
+
+def said(blocks, **kw):
+    """An assistant line whose content is exactly `blocks` (one per line, as 2.1.x writes them)."""
+    obj = json.loads(line(**kw))
+    obj["message"]["content"] = blocks
+    return json.dumps(obj, separators=(",", ":"))
+
+
+def result(call_id, agent_id=None, agent_type=None, usage=True):
+    """The user line with a Task/Agent call's result (with the subagent's usage, as 2.1.x writes it)."""
+    outcome = {"status": "completed", "prompt": "secret prompt", "content": [{"type": "text", "text": "secret"}]}
+    if agent_id:
+        outcome["agentId"] = agent_id
+    if agent_type:
+        outcome["agentType"] = agent_type
+    if usage:
+        outcome["usage"] = {"input_tokens": 9, "output_tokens": 9}
+    return json.dumps({"type": "user", "sessionId": "s1", "version": "2.1.39", "timestamp": "2026-01-01T10:00:05.000Z",
+                       "message": {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call_id,
+                                                                "content": "secret"}]},
+                       "toolUseResult": outcome}, separators=(",", ":"))
+
+
+def rows():
+    """{message id: (tools, skill, agent type, subagent)} from the index."""
+    by_ts = {e.ts_ms: e.message_id for e, _ in index.entries()}
+    return {by_ts[r[0]]: tuple(r[10:14]) for r in index.attributed()}
+
+
+def ts(second):
+    return f"2026-01-01T10:00:{second:02d}.000Z"
+
+
+# ---------------------------------------------------------------- extraction
+
+
+def test_lines_of_one_response_union_their_tools(env):
+    write_session(env.projects, [
+        said([{"type": "text", "text": "x"}], mid="m1", rid="r1", ts=ts(1), out=1),
+        said([tool_use("Read")], mid="m1", rid="r1", ts=ts(1), out=2),
+        said([tool_use("Bash", "toolu_2")], mid="m1", rid="r1", ts=ts(1), out=30),
+        said([tool_use("Read", "toolu_3")], mid="m1", rid="r1", ts=ts(1), out=30),
+        said([{"type": "text", "text": "done"}], mid="m2", rid="r2", ts=ts(2)),
+    ])
+    sync()
+    assert rows() == {"m1": ("Bash,Read", None, None, 0), "m2": (None, None, None, 0)}
+
+
+def test_tools_arriving_in_a_later_sync_join_the_stored_row(env):
+    path = write_session(env.projects, [said([tool_use("Read")], mid="m1", rid="r1", out=2)])
+    sync()
+    with open(path, "a") as f:
+        f.write(said([tool_use("Edit", "toolu_2")], mid="m1", rid="r1", out=1) + "\n")  # smaller: not kept, still merged
+    sync()
+    assert rows()["m1"][0] == "Edit,Read"
+    assert [e.output for e, _ in index.entries()] == [2]
+
+
+def test_skill_from_the_line_or_from_the_skill_call(env):
+    write_session(env.projects, [
+        said([tool_use("Skill", skill="budget-check")], mid="m1", rid="r1", ts=ts(1)),
+        said([{"type": "text", "text": "x"}], mid="m2", rid="r2", ts=ts(2), extra={"attributionSkill": "budget-check"}),
+        said([{"type": "text", "text": "x"}], mid="m3", rid="r3", ts=ts(3)),
+    ])
+    sync()
+    got = rows()
+    assert got["m1"][:2] == ("Skill", "budget-check") and got["m2"][1] == "budget-check" and got["m3"][1] is None
+
+
+def test_subagent_type_from_attribution_agent_and_meta_json(env):
+    """Claude Code 2.1.3xx: attributionAgent on the subagent's lines; a sidecar meta.json too."""
+    write_session(env.projects, [said([tool_use("Agent", "toolu_9", subagent_type="Explore")], mid="m1", rid="r1", ts=ts(1))],
+                  subagents={"agent-aaa": [said([tool_use("Glob")], mid="m2", rid="r2", side=True, ts=ts(2),
+                                                extra={"agentId": "aaa", "attributionAgent": "Explore"})],
+                             "agent-bbb": [said([], mid="m3", rid="r3", side=True, ts=ts(3), extra={"agentId": "bbb"})]})
+    (env.projects / "-home-me-proj" / "s1" / "subagents" / "agent-bbb.meta.json").write_text(
+        json.dumps({"agentType": "my-reviewer", "description": "secret", "toolUseId": "toolu_8"}))
+    sync()
+    got = rows()
+    assert got["m1"] == ("Agent", None, None, 0)
+    assert got["m2"] == ("Glob", None, "Explore", 1) and got["m3"] == (None, None, "my-reviewer", 1)
+
+
+def test_subagent_type_through_the_task_call_in_older_versions(env):
+    """2.1.3x: the subagent file names only its agent id; the parent's Task call names the type
+    and its result (or an agent_progress copy) ties the two, possibly in a later sync."""
+    path = write_session(env.projects, [said([tool_use("Task", "toolu_7", subagent_type="Plan")], mid="m1", rid="r1",
+                                             ts=ts(1))],
+                         subagents={"agent-a1": [said([tool_use("Read")], mid="m2", rid="r2", side=True, ts=ts(2),
+                                                      extra={"agentId": "a1"})]})
+    sync()
+    assert rows()["m2"] == ("Read", None, None, 1)  # not tied yet: an unknown subagent
+    with open(path, "a") as f:
+        f.write(result("toolu_7", agent_id="a1") + "\n")
+    sync()
+    assert rows()["m2"] == ("Read", None, "Plan", 1)
+
+
+def test_agent_progress_copy_finds_its_type_through_its_parent_call(env):
+    copy = json.loads(said([tool_use("WebFetch")], mid="m2", rid="r2", ts=ts(2)))
+    progress = {"type": "progress", "sessionId": "s1", "version": "2.1.39", "timestamp": ts(2), "parentToolUseID": "toolu_7",
+                "data": {"type": "agent_progress", "agentId": "a1", "prompt": "secret",
+                         "message": {"type": "assistant", "timestamp": ts(2), "message": copy["message"], "requestId": "r2"}}}
+    write_session(env.projects, [said([tool_use("Task", "toolu_7", subagent_type="claude-code-guide")], mid="m1", rid="r1",
+                                      ts=ts(1)), json.dumps(progress, separators=(",", ":"))])
+    sync()
+    assert rows()["m2"] == ("WebFetch", None, "claude-code-guide", 1)
+
+
+def test_inline_sidechain_of_2_0_takes_the_pending_task_type(env):
+    old = {"version": "2.0.13"}
+    write_session(env.projects, [
+        said([tool_use("Task", "toolu_1", subagent_type="general-purpose")], mid="m1", rid="r1", ts=ts(1), extra=old),
+        said([], mid="m2", rid="r2", ts=ts(2), side=True, extra=old),
+        result("toolu_1"),
+        said([], mid="m3", rid="r3", ts=ts(6), side=True, extra=old),  # after the result: no Task runs
+    ])
+    sync()
+    got = rows()
+    assert got["m2"][2] == "general-purpose" and got["m3"] == (None, None, None, 1)
+
+
+def test_compaction_agent(env):
+    write_session(env.projects, [], subagents={"agent-acompact-abc123": [
+        said([], mid="m1", rid="r1", side=True, extra={"agentId": "acompact-abc123"})]})
+    sync()
+    assert rows()["m1"][2:] == ("(compaction)", 1)
+
+
+@pytest.mark.parametrize("name, stored", [
+    ("x" * 10_000, "x" * transcripts.NAME_MAX),
+    ("Bash\u202eevil\n\x00", "Bash?evil??"),
+    ("mcp__srv__lookup", "mcp__srv__lookup"),
+    ("plugin:skill@1.0", "plugin:skill@1.0"),
+    ("Ünïcode_工具", "Ünïcode_工具"),
+    ("a,b", "a?b"),  # the separator of a row's names
+    (42, "(invalid)"), (None, "(invalid)"), ({"k": 1}, "(invalid)"), ("", "(invalid)"),
+])
+def test_hostile_tool_names_are_bounded_and_sanitised(env, name, stored):
+    write_session(env.projects, [said([{"type": "tool_use", "id": "t", "name": name, "input": {}}], mid="m1", rid="r1",
+                                      extra={"attributionSkill": name})])
+    sync()
+    assert rows()["m1"][:2] == (stored, None if name is None else stored)  # attributionSkill null: no skill
+
+
+def test_many_tools_in_one_response_are_capped(env):
+    write_session(env.projects, [said([tool_use(f"T{i:05d}", f"id{i}") for i in range(5000)], mid="m1", rid="r1")])
+    sync()
+    assert len(rows()["m1"][0].split(",")) == transcripts.NAMES_MAX
+
+
+def test_no_input_ever_reaches_the_index(env):
+    write_session(env.projects, [said([tool_use("Bash", command="rm -rf secret-path")], mid="m1", rid="r1"),
+                                 result("toolu_1", agent_id="a1", agent_type="Plan")],
+                  subagents={"agent-a1": [said([], mid="m2", rid="r2", side=True, extra={"agentId": "a1"})]})
+    sync()
+    dump = "\n".join(index.connect().iterdump())
+    assert "secret" not in dump and "never stored" not in dump and "rm -rf" not in dump
+
+
+@pytest.mark.parametrize("step", [1, -1])
+def test_dedup_merge_keeps_names_whichever_line_wins(step):
+    lines = [said([tool_use("Read")], mid="m1", rid="r1", out=1),
+             said([tool_use("Bash")], mid="m1", rid="r1", out=9, extra={"attributionSkill": "sk"})]
+    kept = Deduper().extend(transcripts.parse_line(l.encode()) for l in lines[::step]).kept
+    assert [(e.output, e.tools, e.skill) for e in kept] == [(9, "Bash,Read", "sk")]
+
+
+def test_the_index_version_rebuilds_old_indexes():
+    assert index.VERSION == "6"
+
+
+def _corpus_copy(env):
+    shutil.copytree(CORPUS / "claude" / "projects", env.projects, dirs_exist_ok=True)
+    return sorted(env.projects.rglob("*.jsonl"))
+
+
+def test_corpus_read_in_pieces_attributes_as_a_cold_build(env, tmp_path, monkeypatch):
+    files = _corpus_copy(env)
+    sync()
+    cold = sorted(index.attributed())
+    kinds = {r[12] for r in cold}
+    assert {"claude-code-guide", "Plan", "general-purpose", "(compaction)"} <= kinds
+    monkeypatch.setenv("AI_BUDGET_CACHE_DIR", str(tmp_path / "cache2"))
+    whole = {f: f.read_bytes() for f in files}
+    for f in files:
+        f.write_bytes(b"")
+    for third in (1, 2, 3):  # every file grows by a third of its lines between syncs
+        for f, data in whole.items():
+            lines = data.splitlines(keepends=True)
+            # 2.0.x inline side chains are tied to a Task call read in the same pass (README): that file at once
+            f.write_bytes(b"".join(lines[:len(lines) * (3 if b'"version":"2.0.' in data else third) // 3]))
+        sync()
+    assert sorted(index.attributed()) == cold
