@@ -45,7 +45,7 @@ def result(call_id, agent_id=None, agent_type=None, usage=True):
 def rows():
     """{message id: (tools, skill, agent type, subagent)} from the index."""
     by_ts = {e.ts_ms: e.message_id for e, _ in index.entries()}
-    return {by_ts[r[0]]: tuple(r[10:14]) for r in index.attributed()}
+    return {by_ts[r[0]]: tuple(r[11:15]) for r in index.attributed()}
 
 
 def ts(second):
@@ -200,7 +200,7 @@ def test_corpus_read_in_pieces_attributes_as_a_cold_build(env, tmp_path, monkeyp
     files = _corpus_copy(env)
     sync()
     cold = sorted(index.attributed())
-    kinds = {r[12] for r in cold}
+    kinds = {r[13] for r in cold}
     assert {"claude-code-guide", "Plan", "general-purpose", "(compaction)"} <= kinds
     monkeypatch.setenv("AI_BUDGET_CACHE_DIR", str(tmp_path / "cache2"))
     whole = {f: f.read_bytes() for f in files}

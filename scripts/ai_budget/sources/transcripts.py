@@ -57,7 +57,7 @@ class Entry(TokenFields):
     tools: str | None = None  # distinct tool names it called, sorted, comma-joined
     skill: str | None = None  # the skill it ran under
     agent: str | None = None  # the subagent type that made it, when its line says so
-    agent_ref: str | None = None  # else the agent id or Task call id that leads to the type (index agent_links)
+    agent_ref: str | None = None  # its agent id, or the Task call that started it: leads to the type (index agent_links)
 
     @property
     def model_name(self) -> str | None:
@@ -161,7 +161,7 @@ def _attribution(obj: dict, src: dict, message: dict, links: list | None) -> tup
         ref = src.get("agentId")
     if agent is None and type(ref) is str and ref.startswith("acompact"):
         agent = COMPACTION
-    ref = clean_name(ref) if type(ref) is str and agent is None else None
+    ref = clean_name(ref) if type(ref) is str else None  # kept with a known type too: it tells subagents apart
     if ref is None and agent is None and src.get("isSidechain") is True and _before_2_1(obj.get("version")):
         ref = INLINE  # 2.0.x wrote a subagent's lines into the parent's file, with no agent id
     return ",".join(sorted(tools)) if tools else None, skill, agent, ref
