@@ -9,7 +9,7 @@ from ai_budget.analysis import pricing
 from ai_budget.sources import transcripts
 from ai_budget.sources.dedup import Deduper
 from ai_budget.state import index
-from conftest import CORPUS, line, run_json, write_session
+from conftest import CORPUS, line, run, run_json, write_session
 
 
 def sync():
@@ -213,3 +213,75 @@ def test_corpus_read_in_pieces_attributes_as_a_cold_build(env, tmp_path, monkeyp
             f.write_bytes(b"".join(lines[:len(lines) * (3 if b'"version":"2.0.' in data else third) // 3]))
         sync()
     assert sorted(index.attributed()) == cold
+
+
+# ---------------------------------------------------------------- report tools|agents|skills
+
+FIELDS = ("inputTokens", "outputTokens", "cacheCreationTokens", "cacheReadTokens", "totalTokens")
+
+
+def _sums(rows):
+    return {f: sum(r[f] for r in rows) for f in FIELDS}
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason="tests/fixtures/corpus-public not present")
+@pytest.mark.parametrize("tz", ["UTC", "Pacific/Kiritimati", "America/Adak"])
+def test_corpus_breakdowns_total_exactly_the_daily_report(env, monkeypatch, capsys, tz):
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(CORPUS / "claude"))
+    daily = run_json(capsys, "report", "daily", "--tz", tz)[1]
+    theirs = json.loads((CORPUS / "expected" / "ccusage-20.0.24_claude_daily.json").read_text())["totals"]
+    assert daily["totals"]["totalTokens"] == theirs["totalTokens"] == 4106478
+    for kind, field in (("tools", "tool"), ("agents", "agent"), ("skills", "skill")):
+        data = run_json(capsys, "report", kind, "--tz", tz)[1]
+        rows = data[kind]
+        assert _sums(rows) == _sums([data["totals"]]) == _sums([daily["totals"]]), kind
+        assert sum(r["totalCost"] for r in rows) == pytest.approx(daily["totals"]["totalCost"], abs=1e-6)
+        assert data["totals"]["totalCost"] == pytest.approx(daily["totals"]["totalCost"], abs=1e-8)
+        assert data["totals"]["entries"] == daily["totals"]["entries"]
+        assert len({r[field] for r in rows}) == len(rows) and "API-equivalent" in data["costNote"] and data["rule"]
+    agents = {r["agent"]: r["entries"] for r in run_json(capsys, "report", "agents", "--tz", tz)[1]["agents"]}
+    assert agents == {"(main)": 78, "Plan": 5, "claude-code-guide": 3, "general-purpose": 1, "(compaction)": 1}
+    tools = {r["tool"]: r for r in run_json(capsys, "report", "tools", "--tz", tz)[1]["tools"]}
+    assert tools["Bash"]["entries"] == 29 and tools["(none)"]["entries"] == 9 and "Task" in tools
+
+
+def test_split_gives_the_remainder_to_the_first_name(env, capsys):
+    write_session(env.projects, [said([tool_use("Read"), tool_use("Bash", "t2"), tool_use("Grep", "t3")],
+                                      mid="m1", rid="r1", inp=10, out=2, cache_read=100)])
+    data = run_json(capsys, "report", "tools", "--tz", "UTC")[1]
+    got = {r["tool"]: (r["inputTokens"], r["outputTokens"], r["cacheReadTokens"], r["entries"]) for r in data["tools"]}
+    assert got == {"Bash": (4, 2, 34, 1), "Grep": (3, 0, 33, 1), "Read": (3, 0, 33, 1)}
+    assert sum(r["totalCost"] for r in data["tools"]) == pytest.approx(data["totals"]["totalCost"])
+    assert data["totals"]["entries"] == 1
+
+
+def test_report_options_and_text(env, capsys):
+    write_session(env.projects, [said([tool_use("Read")], mid="m1", rid="r1", ts="2026-01-01T23:30:00.000Z",
+                                      extra={"attributionSkill": "budget-log"})], project="-a")
+    write_session(env.projects, [said([tool_use("Bash")], mid="m2", rid="r2", ts="2026-01-03T10:00:00.000Z")],
+                  project="-b", session="s2")
+    tools = lambda *a: {r["tool"] for r in run_json(capsys, "report", "tools", *a)[1]["tools"]}  # noqa: E731
+    assert tools("--tz", "UTC") == {"Read", "Bash"}
+    assert tools("--tz", "UTC", "--until", "2026-01-01") == {"Read"}
+    assert tools("--tz", "Asia/Kolkata", "--until", "2026-01-01") == set()  # 23:30 UTC is the 2nd there
+    assert tools("--tz", "UTC", "--since", "20260102") == {"Bash"}
+    assert tools("--tz", "UTC", "--project=-b") == {"Bash"}
+    skills = run_json(capsys, "report", "skills", "--tz", "UTC")[1]["skills"]
+    assert {r["skill"]: r["entries"] for r in skills} == {"budget-log": 1, "(none)": 1}
+    code, out, err = run(capsys, "report", "skills", "--tz", "UTC", "--breakdown")
+    assert code == 0 and "budget-log" in out and "claude-sonnet-4-5" in out and "API-equivalent" in out
+    code, _, err = run(capsys, "report", "tools", "--since", "2026-13-01")
+    assert code == 2 and "--since" in err
+
+
+def test_history_days_show_as_unattributed(env, capsys):
+    from ai_budget.state import history_file
+    (env.budget / "history").mkdir()
+    history_file.write(env.budget / "history" / "desktop.tsv", {("2026-01-02", "claude-opus-4-5"): (1, 1, 100, 0, 0, 0.5, 0)})
+    write_session(env.projects, [said([tool_use("Read")], mid="m1", rid="r1")])
+    daily = run_json(capsys, "report", "daily", "--tz", "UTC")[1]["totals"]
+    for kind, field in (("tools", "tool"), ("agents", "agent"), ("skills", "skill")):
+        data = run_json(capsys, "report", kind, "--tz", "UTC")[1]
+        rows = {r[field]: r for r in data[kind]}
+        assert rows["(unattributed)"]["outputTokens"] == 100 and "history" in data["rule"]
+        assert _sums(data[kind]) == _sums([daily])
