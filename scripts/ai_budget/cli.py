@@ -70,6 +70,10 @@ def build_parser() -> Parser:
     p.add_argument("--breakdown", action="store_true", help="per-model rows")
     p.add_argument("--save", action="store_true", help="update and commit this machine's history/ file")
 
+    p = sub.add_parser("optimize", parents=[common], help="findings from your own counts, with estimated savings")
+    p.add_argument("--since", metavar="DATE", help="from this day (default: the last 30 days)")
+    p.add_argument("--tz", metavar="ZONE", help="IANA time zone for --since (default: local)")
+
     for name, text in (("statusline", "Claude Code statusLine command (reads its JSON on stdin)"),
                        ("hook", "Claude Code hook handler: session-start, user-prompt-submit, pre-tool-use, stop, session-end")):
         FAST[name](sub.add_parser(name, help=text))

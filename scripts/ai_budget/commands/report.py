@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import re
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import timedelta
 
 from .. import core, paths
 from ..analysis import history, reports
@@ -14,36 +12,7 @@ from ..outputs.text import num, table
 from ..sources import statusline_snapshot, utilisation
 from ..state import budget_file, history_file, index
 from ..timefmt import parse_iso
-from . import Result
-
-
-def _date(value: str | None, flag: str) -> str | None:
-    if value is None:
-        return None
-    digits = value.replace("-", "")
-    if not re.fullmatch(r"\d{8}", digits):
-        raise BudgetError(f"{flag}: expected YYYY-MM-DD or YYYYMMDD, got {value!r}")
-    try:
-        datetime.strptime(digits, "%Y%m%d")
-    except ValueError:
-        raise BudgetError(f"{flag}: {value!r} is not a calendar date") from None
-    return f"{digits[:4]}-{digits[4:6]}-{digits[6:]}"
-
-
-def _zone(name: str | None):
-    if not name:
-        return datetime.now().astimezone().tzinfo
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise BudgetError(f"--tz: unknown time zone {name!r} (use an IANA name like Europe/Berlin or UTC)") from None
-
-
-def _day_ms(day: str | None, tz, shift_days: int = 0) -> int | None:
-    """Epoch ms of local midnight starting `day`, moved by whole days; None for no day."""
-    if day is None:
-        return None
-    return int((datetime.fromisoformat(day).replace(tzinfo=tz) + timedelta(days=shift_days)).timestamp() * 1000)
+from . import Result, day_ms as _day_ms, parse_day as _date, zone as _zone
 
 
 def whole_hours(tz, now) -> bool:

@@ -529,11 +529,11 @@ def attributed(since_ms: int | None = None, until_ms: int | None = None, project
     """Every kept row with what used it, oldest first: (ts_ms, model, fast, project, session, input, output,
     cache_5m, cache_1h, cache_read, cost, tools, skill, agent type, subagent, agent ref). The type is the row's
     own or found through agent_links (None when unknown); subagent: made by a subagent (or a side chain);
-    agent ref: which subagent (its id or the call that started it), None for the session's own agent."""
+    agent ref: which subagent (the call that started it when known, else its id), None for the session's own agent."""
     where, params = _where(since_ms, until_ms, project)
     return _query("SELECT e.ts_ms, e.model, e.fast, e.project, e.session, e.input, e.output, e.cache_5m, e.cache_1h, "
                   "e.cache_read, e.cost, e.tools, e.skill, coalesce(e.agent, a.type, t.type), "
-                  "e.sidechain OR e.agent IS NOT NULL OR e.agent_ref IS NOT NULL, e.agent_ref "
+                  "e.sidechain OR e.agent IS NOT NULL OR e.agent_ref IS NOT NULL, coalesce(a.via, e.agent_ref) "
                   f"FROM (SELECT * FROM entries {where}) e "
                   "LEFT JOIN agent_links a ON a.session = e.session AND a.ref = e.agent_ref "
                   "LEFT JOIN agent_links t ON t.session = e.session AND t.ref = a.via ORDER BY e.ts_ms", params)
