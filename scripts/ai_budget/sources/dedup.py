@@ -35,6 +35,8 @@ def better(new, old) -> bool:
 def merge(kept, other) -> bool:
     """Give `kept` the tool names, skill and agent that another line of the same
     response adds; whether anything changed."""
+    if other.tools is other.skill is other.agent is other.agent_ref is None:  # most lines: text, thinking
+        return False
     changed = False
     if other.tools and other.tools != kept.tools:
         tools = ",".join(sorted(set(other.tools.split(",")) | set((kept.tools or "").split(",")) - {""})[:NAMES_MAX])

@@ -115,19 +115,28 @@ AGENT_TOOLS = frozenset(("Task", "Agent"))  # the tools that start a subagent (A
 INVALID = "(invalid)"
 
 
+_CLEANED: dict = {}  # tool names and agent ids recur on line after line
+
+
 def clean_name(value) -> str:
     """A name as stored: letters, digits and _-.:@/+ (anything else becomes '?'), at most
     NAME_MAX characters; a non-string or empty name is '(invalid)'. Names only, never input."""
     if type(value) is not str:
         return INVALID
-    value = value[:NAME_MAX]
-    if not value.isascii() or not value.replace("_", "").replace("-", "").isalnum():
-        value = "".join(c if c.isalnum() or c in _NAME_OK else "?" for c in value)
-    return value or INVALID
+    done = _CLEANED.get(value)
+    if done is None:
+        done = value[:NAME_MAX]
+        if not done.isascii() or not done.replace("_", "").replace("-", "").isalnum():
+            done = "".join(c if c.isalnum() or c in _NAME_OK else "?" for c in done)
+        done = done or INVALID
+        if len(value) <= NAME_MAX and len(_CLEANED) < 4096:  # bounded, whatever a hostile file holds
+            _CLEANED[value] = done
+    return done
 
 
 def _attribution(obj: dict, src: dict, message: dict, links: list | None) -> tuple:
-    """(tools, skill, agent, agent_ref) of a usage line; Task/Agent calls go to `links`."""
+    """(tools, skill, agent, agent_ref) of a usage line; Task/Agent calls go to `links`.
+    Only the parsed line is looked at: a byte search of the raw line cost more (tool inputs are long)."""
     tools = skill = None
     content = message.get("content")
     if type(content) is list:
@@ -135,9 +144,10 @@ def _attribution(obj: dict, src: dict, message: dict, links: list | None) -> tup
             if type(block) is not dict or block.get("type") != "tool_use":
                 continue
             name = clean_name(block.get("name"))
-            tools = tools or set()
-            if len(tools) < NAMES_MAX:
-                tools.add(name)
+            if tools is None:
+                tools = name
+            elif name not in tools.split(","):
+                tools = ",".join(sorted(tools.split(",") + [name])[:NAMES_MAX])
             args = block.get("input")
             if type(args) is not dict:
                 continue
@@ -164,7 +174,7 @@ def _attribution(obj: dict, src: dict, message: dict, links: list | None) -> tup
     ref = clean_name(ref) if type(ref) is str else None  # kept with a known type too: it tells subagents apart
     if ref is None and agent is None and src.get("isSidechain") is True and _before_2_1(obj.get("version")):
         ref = INLINE  # 2.0.x wrote a subagent's lines into the parent's file, with no agent id
-    return ",".join(sorted(tools)) if tools else None, skill, agent, ref
+    return tools, skill, agent, ref
 
 
 COMPACTION = "(compaction)"  # the agent Claude Code runs for /compact (agent-acompact-*.jsonl)
