@@ -285,3 +285,29 @@ def test_history_days_show_as_unattributed(env, capsys):
         rows = {r[field]: r for r in data[kind]}
         assert rows["(unattributed)"]["outputTokens"] == 100 and "history" in data["rule"]
         assert _sums(data[kind]) == _sums([daily])
+
+
+@pytest.mark.parametrize("meta", ["fifo", "huge", "garbage", "list", "dir"])
+def test_hostile_meta_json_never_hangs_or_fails(env, meta):
+    import os
+    write_session(env.projects, [], subagents={"agent-a1": [said([], mid="m1", rid="r1", side=True, extra={"agentId": "a1"})]})
+    path = env.projects / "-home-me-proj" / "s1" / "subagents" / "agent-a1.meta.json"
+    if meta == "fifo":
+        os.mkfifo(path)
+    elif meta == "dir":
+        path.mkdir()
+    else:
+        path.write_text({"huge": json.dumps({"agentType": "x" * 200_000}), "garbage": "{not json",
+                         "list": json.dumps([{"agentType": "Plan"}])}[meta])
+    sync()
+    assert rows()["m1"] == (None, None, None, 1)
+
+
+@pytest.mark.parametrize("kind, stored", [(42, "(invalid)"), ("y" * 5000, "y" * transcripts.NAME_MAX),
+                                          ("a\u0301\u200bb", "a??b"), (None, None)])
+def test_hostile_subagent_types_are_bounded(env, kind, stored):
+    write_session(env.projects, [said([tool_use("Task", "toolu_7", subagent_type=kind)], mid="m1", rid="r1", ts=ts(1)),
+                                 result("toolu_7", agent_id="a1")],
+                  subagents={"agent-a1": [said([], mid="m2", rid="r2", side=True, ts=ts(2), extra={"agentId": "a1"})]})
+    sync()
+    assert rows()["m2"] == (None, None, stored, 1)

@@ -487,9 +487,10 @@ def agent_meta(transcript: str) -> tuple | None:
     name = os.path.basename(transcript)
     if not (name.startswith("agent-") and os.path.basename(os.path.dirname(transcript)) == "subagents"):
         return None
-    try:
-        with open(transcript[:-len(".jsonl")] + ".meta.json", "rb") as handle:
-            meta = json.loads(handle.read(1 << 16))
+    try:  # non-blocking, and a regular file only: a FIFO of that name must not hang the sync
+        fd = os.open(transcript[:-len(".jsonl")] + ".meta.json", os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as handle:
+            meta = json.loads(handle.read(1 << 16)) if stat.S_ISREG(os.fstat(fd).st_mode) else None
     except (OSError, ValueError, RecursionError):
         return None
     if not isinstance(meta, dict) or type(meta.get("agentType")) is not str:
