@@ -269,3 +269,18 @@ def test_user_prompt_submit_says_each_limit_crossing_once(env, monkeypatch, caps
     assert "critical" in json.loads(feed(monkeypatch, capsys, prompt, "hook", "user-prompt-submit")[1])["systemMessage"]
     (env.cache / "limits-announced.json").write_text("{broken")  # a damaged cache starts again, never fails the hook
     assert feed(monkeypatch, capsys, prompt, "hook", "user-prompt-submit")[0] == 0
+
+
+def test_a_version_bump_runs_the_setup_that_rebuilds(env):
+    assert index_peek.SETUP == int(index.VERSION)  # bump both: an index already set up skips the version check
+    prices = pricing.load()
+    write_session(env.projects, [line(mid="m1", rid="r1", out=10)])
+    index.sync(prices)
+    con = index.connect()
+    with con:
+        con.execute("PRAGMA user_version = 5")
+        con.execute("UPDATE meta SET value = '5' WHERE key = 'version'")
+        con.execute("DELETE FROM entries")  # what an old index held does not matter: it is rebuilt
+    con.close()
+    index.sync(prices)
+    assert index.session_cost("-home-me-proj", "s1") > 0

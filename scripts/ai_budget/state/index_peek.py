@@ -11,7 +11,10 @@ import stat
 
 from .. import notices, paths
 
-SETUP = 5  # PRAGMA user_version once schema, version and derived structures are in place (state/index.py)
+# PRAGMA user_version once schema, version and derived structures are in place (state/index.py). It
+# follows index.VERSION (tests/test_fast_path.py checks): at 5 it would have let a version-5 index,
+# already set up, skip the version check, and so the rebuild version 6 needs.
+SETUP = 6
 PEEK_TIMEOUT_S = 0.05  # a writer checkpointing: the caller's sync waits its turn instead
 
 _located: dict[str, str] = {}  # cache folder → where its index is, decided once per process
