@@ -115,7 +115,7 @@ def test_status_line_and_hooks_run_without_the_heavy_modules(env):
     for argv in (["statusline"], ["hook", "user-prompt-submit"], ["hook", "pre-tool-use"]):
         probe = ("import runpy, sys; sys.argv = [{script!r}, *{argv!r}]\n"
                  "try:\n    runpy.run_path({script!r}, run_name='__main__')\nexcept SystemExit:\n    pass\n"
-                 "heavy = sorted(m for m in ('pathlib', 'dataclasses', 'argparse', 'tempfile', 'hashlib', 'subprocess')"
+                 "heavy = sorted(m for m in ('pathlib', 'dataclasses', 'argparse', 'tempfile', 'hashlib', 'subprocess', 'copy')"
                  " if m in sys.modules)\nsys.stderr.write('HEAVY' + repr(heavy))")
         script = str(Path(cli.__file__).parents[1] / "budget.py")
         done = __import__("subprocess").run([sys.executable, "-S", "-c", probe.format(script=script, argv=argv)],

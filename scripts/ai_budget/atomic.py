@@ -1,11 +1,10 @@
 """Atomic, locked writes: nothing is ever half-written, no concurrent update is lost.
 
-Paths may be str or Path; only os is used (no pathlib, tempfile or hashlib at
-import: the status line and the hooks write through here)."""
+Paths may be str or Path; only os is used (no pathlib, tempfile, hashlib or
+contextlib at import: the status line and the hooks write through here)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 
@@ -45,17 +44,29 @@ def _lock_file(path) -> str:
     raise BudgetError(f"{path}: no writable folder for its lock ({cache_locks})")
 
 
-@contextlib.contextmanager
-def locked(path):
+class locked:  # noqa: N801 - used as a function: `with locked(path):`
     """Hold an exclusive lock on `path` for a read-modify-write cycle."""
-    with open(_lock_file(path), "a+b") as handle:
-        if fcntl:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+
+    def __init__(self, path):
+        self.path = path
+
+    def __enter__(self):
+        self.handle = open(_lock_file(self.path), "a+b")
         try:
-            yield
-        finally:
             if fcntl:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+                fcntl.flock(self.handle.fileno(), fcntl.LOCK_EX)
+        except BaseException:
+            self.handle.close()
+            raise
+        return None
+
+    def __exit__(self, *exc) -> bool:
+        try:
+            if fcntl:
+                fcntl.flock(self.handle.fileno(), fcntl.LOCK_UN)
+        finally:
+            self.handle.close()
+        return False
 
 
 def _remove_orphans(folder: str, name: str) -> None:
@@ -71,8 +82,10 @@ def _remove_orphans(folder: str, name: str) -> None:
         try:
             os.kill(int(pid), 0)
         except ProcessLookupError:
-            with contextlib.suppress(OSError):
+            try:
                 os.unlink(entry.path)
+            except OSError:
+                pass
         except OSError:  # alive, another user's
             pass
 
@@ -100,8 +113,10 @@ def write_atomic(path, data: str | bytes, mode: int | None = None, durable: bool
     folder = folder or "."
     os.makedirs(folder, exist_ok=True)
     raw = data.encode("utf-8") if isinstance(data, str) else data
-    with contextlib.suppress(OSError):
+    try:
         _remove_orphans(folder, name)
+    except OSError:
+        pass
     fd, tmp = _create_temp(folder, name)
     try:
         with os.fdopen(fd, "wb") as out:
@@ -117,17 +132,21 @@ def write_atomic(path, data: str | bytes, mode: int | None = None, durable: bool
             os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
-        with contextlib.suppress(OSError):
+        try:
             os.unlink(tmp)
+        except OSError:
+            pass
         raise
     if not durable:
         return
-    with contextlib.suppress(OSError):
+    try:
         dir_fd = os.open(folder, os.O_RDONLY)
         try:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+    except OSError:
+        pass
 
 
 def dump_json(data) -> str:

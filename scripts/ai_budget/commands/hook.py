@@ -110,11 +110,18 @@ def _limit_crossings(budget: dict, now) -> list[str]:
     if not got:
         return []
     evaluated = limits.evaluate(lim, limits.spent_of(lim, got))
-    with limit_notices.update() as shown:
+
+    def note(shown: dict) -> list[str]:  # the periods that rose; `shown` updated to what is announced now
         before = {p: v.get("status", "ok") for p, v in shown.items() if v.get("since") == starts.get(p)}
-        rising = limits.crossed(before, evaluated)
         for period, e in evaluated.items():
             shown[period] = {"since": starts[period], "status": e["status"]}
+        return limits.crossed(before, evaluated)
+
+    shown = limit_notices.read()
+    if not note(dict(shown)) and all(shown.get(p) == {"since": starts[p], "status": e["status"]}
+                                     for p, e in evaluated.items()):
+        return []  # nothing to say or record: no lock taken, nothing written
+    rising = limit_notices.update(note)
     tail = " (API-equivalent estimate)" if lim.get("unit", "usd") == "usd" else ""
     return [f"ai-budget: spend limit {evaluated[p]['status']}: {limits.describe(p, evaluated[p])}{tail}." for p in rising]
 

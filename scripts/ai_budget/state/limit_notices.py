@@ -5,7 +5,6 @@ read-modify-write under its lock, written only when it changes. Import-light (th
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 
@@ -17,6 +16,11 @@ def path() -> str:
     return os.path.join(paths.cache_dir_str(), "limits-announced.json")
 
 
+def read() -> dict:
+    """The announced statuses as they are (no lock: to see whether anything changes)."""
+    return _read(path())
+
+
 def _read(name: str) -> dict:
     try:
         with open(name, encoding="utf-8") as handle:
@@ -26,13 +30,14 @@ def _read(name: str) -> dict:
     return {p: v for p, v in data.items() if isinstance(v, dict)} if isinstance(data, dict) else {}
 
 
-@contextlib.contextmanager
-def update():
-    """The announced statuses, to change in the block; written (atomically) if changed."""
+def update(change):
+    """`change(data)` on the announced statuses as they are under the lock; written
+    (atomically) if it changed them. Returns what `change` returns."""
     name = path()
     with locked(name):
         data = _read(name)
         before = json.dumps(data, sort_keys=True)
-        yield data
+        result = change(data)
         if json.dumps(data, sort_keys=True) != before:
             write_atomic(name, dump_json(data), durable=False)
+    return result
