@@ -371,21 +371,20 @@ def iter_transcripts(roots: list[Path]):
         while stack:
             try:
                 with os.scandir(stack.pop()) as it:
-                    for item in it:
-                        if item.is_symlink():
-                            continue
-                        if item.is_dir():
-                            stack.append(item.path)
-                        elif item.name.endswith(".jsonl"):
+                    for item in it:  # the d_type answers without a stat; links are neither dirs nor files here
+                        if item.name.endswith(".jsonl") and item.is_file(follow_symlinks=False):
                             try:
-                                st = item.stat()
+                                st = item.stat(follow_symlinks=False)
                             except OSError:
                                 continue
                             if stat.S_ISREG(st.st_mode):  # opening a FIFO named *.jsonl blocks for ever
                                 found.append((item.path, st))
+                        elif item.is_dir(follow_symlinks=False):
+                            stack.append(item.path)
             except OSError:
                 continue
-        for full, st in sorted(found, key=lambda item: item[0]):
+        found.sort()  # by path: paths are unique, so the stats are never compared
+        for full, st in found:
             yield root, full, st
 
 

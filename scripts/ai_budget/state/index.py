@@ -200,14 +200,14 @@ def _pending(con, found, only=None):
     params = [str(p) for p in only or ()]
     if only is not None:
         sql += f" WHERE path IN ({','.join('?' * len(params))})"
-    known = {row[0]: row[1:] for row in con.execute(sql, params)}
+    known = {row[0]: row for row in con.execute(sql, params)}
     for root, key, st in found:
         old = known.get(key)
-        if old and (old[0], old[1], old[2]) == (st.st_ino, st.st_size, st.st_mtime_ns):
+        if old and old[1] == st.st_ino and old[2] == st.st_size and old[3] == st.st_mtime_ns:
             continue
-        replaced = old is not None and (old[0] != st.st_ino or st.st_size < old[3]
-                                        or file_print(key, old[3]) != old[4])
-        start = 0 if old is None or replaced else old[3]
+        replaced = old is not None and (old[1] != st.st_ino or st.st_size < old[4]
+                                        or file_print(key, old[4]) != old[5])
+        start = 0 if old is None or replaced else old[4]
         project, session = transcripts.session_of(Path(key), root)
         yield key, project, session, start, st, replaced
 
