@@ -284,3 +284,17 @@ def test_a_version_bump_runs_the_setup_that_rebuilds(env):
     con.close()
     index.sync(prices)
     assert index.session_cost("-home-me-proj", "s1") > 0
+
+
+def test_spend_per_period_from_slots_equals_the_entries(env, clock):
+    spend_session(env, clock, 2.5, "a")
+    spend_session(env, clock, 1.25, "b")
+    index.sync(pricing.load())
+    start = (int(clock["now"].timestamp() * 1000) - 3 * 3_600_000) // 900_000 * 900_000  # a quarter hour: slots
+    got = index.period_spend({"aligned": start, "off": start + 1, "after": start + 4 * 3_600_000})
+    assert got["aligned"] == got["off"] == {"cost_usd": 3.75, "tokens": got["aligned"]["tokens"], "unpriced": 0}
+    assert got["aligned"]["tokens"] > 0 and got["after"] == {"cost_usd": 0.0, "tokens": 0, "unpriced": 0}
+    assert index_peek.period_spend({"aligned": start}) == {"aligned": got["aligned"]}  # the file opened by the peek
+    (env.cache / "index.sqlite").unlink()
+    assert index_peek.period_spend({"aligned": start}) is None  # no index: nothing to show, nothing created
+    assert not (env.cache / "index.sqlite").exists()
