@@ -61,7 +61,7 @@ def build_parser() -> Parser:
     p.add_argument("--list", action="store_true", help="list the task types")
 
     p = sub.add_parser("report", parents=[common], help="usage history (API-equivalent cost)")
-    p.add_argument("kind", choices=["daily", "weekly", "monthly", "session", "blocks", "models", "projects"])
+    p.add_argument("kind", choices=["daily", "weekly", "monthly", "session", "blocks", "models", "projects", "accuracy"])
     p.add_argument("--since", metavar="DATE")
     p.add_argument("--until", metavar="DATE")
     p.add_argument("--tz", metavar="ZONE", help="IANA time zone for day buckets (default: local)")

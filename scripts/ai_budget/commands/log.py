@@ -17,6 +17,7 @@ from pathlib import Path
 
 from .. import core, paths
 from ..analysis import calibration as cal
+from ..analysis.accuracy import session_estimates
 from ..analysis.session_delta import split
 from ..atomic import locked, write_atomic
 from ..errors import BudgetError
@@ -125,6 +126,7 @@ def plan(m: dict, args, budget: dict, tasks: list[dict], copilot_used, moves: li
         "copilot": copilot_text, "gemini": args.gemini or str(budget["gemini"].get("status", "")).replace("_", " "),
         "tasks": parts,
         "calibration_tasks": calibration_tasks,
+        "estimates": session_estimates(start.get("estimates") if start else None, calibration_tasks),
         "calibration_text": [], "lessons": args.lesson or [], "next": args.next or [],
         "completed": [t.raw.strip() for t in moves],
     }
