@@ -73,6 +73,14 @@ def build_parser() -> Parser:
                        ("hook", "Claude Code hook handler: session-start, user-prompt-submit, pre-tool-use, stop, session-end")):
         FAST[name](sub.add_parser(name, help=text))
 
+    p = sub.add_parser("estimate", parents=[common], help="a task's cost before it starts: % of the 5-hour window, $")
+    p.add_argument("task", metavar="TYPE|DESCRIPTION", help="a calibration task type, or what the task is (not stored)")
+    p.add_argument("units", nargs="?", metavar="xN", help="units of the task type (x15)")
+    p.add_argument("--tier", metavar="TIER", help="trivial, simple, moderate, complex or massive (default: calibration)")
+    p.add_argument("--files", metavar="N", help="files it reads and edits")
+    p.add_argument("--reads", metavar="N", help="files it only reads")
+    p.add_argument("--no-fetch", action="store_true", help="do not call the usage API")
+
     p = sub.add_parser("backlog", parents=[common], help="open backlog tasks with estimated cost")
     p.add_argument("--short", action="store_true", help="task lines only")
 

@@ -94,6 +94,11 @@ class PriceTable:
             usd *= float(spec.get("fast_multiplier", 1))
         return usd
 
+    def newest(self, family: str) -> str | None:
+        """The newest priced model of a family ('sonnet'), its version read from its digits."""
+        names = [m for m in self.models if family in m]
+        return max(names, key=lambda m: [int(x) for x in re.findall(r"\d+", m)], default=None)
+
     def entry_cost(self, e) -> float | None:
         return self.cost(e.model if e.model != "<synthetic>" else None, e.ts_ms, e.input, e.output,
                          e.cache_5m, e.cache_1h, e.cache_read, e.fast)
