@@ -213,3 +213,12 @@ def test_report_accuracy_on_hostile_records_and_no_records(env, capsys):
     assert code == 0, err
     assert data["types"]["flashcard"]["pct"]["n"] == 0 and data["measured_tasks"] == 1
     assert run(capsys, "report", "accuracy", "--since", "2026-13-01")[0] == 2
+
+
+def test_backlog_and_brief_show_the_range(day, capsys, clock):
+    for units, pct in ((20, 51.0), (10, 29.0)):
+        run(capsys, "calibrate", "flashcard", str(units), str(pct), str(units * 600))
+    code, text, _ = run(capsys, "backlog")
+    assert code == 0 and "[H] Cards SMA101 (flashcard ×15) → ~40% (37–42%) of 5h (calibrated: 2.63 %/card ± 0.17, 3 samples)" in text
+    status(day, 10.0, clock["now"])
+    assert "(37–42%) of 5h (calibrated: 2.63 %/card ± 0.17, 3 samples)" in run(capsys, "check", "--no-fetch", "--markdown")[1]
