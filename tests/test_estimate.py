@@ -63,7 +63,7 @@ def test_fits_tight_and_does_not_fit(cards, capsys, clock):
 
 def test_tier_with_files_and_the_assumed_ratio(env, capsys, clock):
     code, d, _ = run_json(capsys, "estimate", "refactor auth module", "--tier", "complex", "--files", "6", "--no-fetch")
-    assert code == 0 and d["source"] == "tier" and d["tier"] == "complex" and d["task_type"] is None
+    assert code == 1 and d["source"] == "tier" and d["tier"] == "complex" and d["task_type"] is None  # no reading: 1
     mult = 1 + estimate.FILE_READ * 6 + estimate.FILE_EDIT * 6
     low, high = estimate.TIERS["complex"]
     assert d["file_multiplier"] == pytest.approx(mult)
@@ -137,6 +137,7 @@ def test_extra_arguments_are_argparses_one_line(env, capsys):
 
 def test_the_description_is_echoed_never_stored(env, capsys, clock):
     secret = "refactor the module holding hunter2"
-    assert run(capsys, "estimate", secret, "--tier", "simple", "--no-fetch")[0] == 0
+    code, out, err = run(capsys, "estimate", secret, "--tier", "simple", "--no-fetch")
+    assert code == 1 and out.startswith(secret) and "warning: no utilisation recorded yet" in err
     for path in list(env.budget.rglob("*")) + list(env.cache.rglob("*")):
         assert not path.is_file() or b"hunter2" not in path.read_bytes()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from .. import core, paths
 from ..analysis import estimate
-from ..errors import BudgetError
+from ..errors import EXIT_UNAVAILABLE, BudgetError
 from ..outputs.text import source_note
 from ..state import budget_file
 from ..timefmt import countdown, parse_iso
@@ -26,7 +26,10 @@ def run(args, now) -> Result:
     data = core.task_estimate(now, task_type=task_type, units=units, tier=tier, files=files, reads=reads,
                               allow_fetch=not args.no_fetch)
     data["task"] = args.task.strip()[:200]  # echoed, never stored
-    return Result(data=data, text=render(data, now))
+    u = data["utilisation"]
+    # As check: exit 1 when no usable reading says how much of the window is left.
+    code = EXIT_UNAVAILABLE if u["problem"] or u["source"] == "none" else 0
+    return Result(data=data, text=render(data, now), code=code, warnings=[u["problem"]] if u["problem"] else [])
 
 
 def _span(r: dict, fmt: str) -> str:
