@@ -93,7 +93,7 @@ def _stats(errors: list[float], digits: int) -> dict:
     n, half = len(errors), len(errors) // 2
 
     def r(v):
-        return None if v is None else round(v, digits)
+        return None if v is None else round(v, digits) if digits else round(v)
     return {"n": n, "mae": r(_mae(errors)), "bias": r(sum(errors) / n if n else None),
             "first_half_mae": r(_mae(errors[:half])) if half else None,
             "last_half_mae": r(_mae(errors[n - half:])) if half else None}
