@@ -38,6 +38,9 @@ def test_spread_is_the_weighted_sd_and_a_take_out_undoes_it():
     assert out["pct_sq_total"] == pytest.approx(38.5 ** 2 / 15 + 51.0 ** 2 / 20, abs=1e-6)
     assert out["sd_5h_pct"] == pytest.approx(weighted_sd(samples[:2]), abs=1e-4)
     assert out["sd_output_tokens"] == 0  # 600 tokens a card every time
+    unknown = {**budget_file.empty_calibration("per card"), "samples": 1, "units_total": 15, "pct_total": 38.5,
+               "pct_sq_total": None}
+    assert calibration.add_sample(unknown, 15, 38.5, count=-1)["pct_sq_total"] == 0.0  # none left: known again
     one = calibration.add_sample(budget_file.empty_calibration("per card"), 15, 38.5)
     assert one["sd_5h_pct"] is None and calibration.per_unit_text(one) == "2.57 %/card, 1 sample"
 
@@ -213,6 +216,8 @@ def test_report_accuracy_on_hostile_records_and_no_records(env, capsys):
     assert code == 0, err
     assert data["types"]["flashcard"]["pct"]["n"] == 0 and data["measured_tasks"] == 1
     assert run(capsys, "report", "accuracy", "--since", "2026-13-01")[0] == 2
+    code, _, err = run(capsys, "report", "accuracy", "--save")
+    assert code == 2 and "--save: not with report accuracy" in err
 
 
 def test_backlog_and_brief_show_the_range(day, capsys, clock):

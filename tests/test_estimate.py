@@ -119,6 +119,7 @@ def test_dollars_from_this_machines_recent_cost_per_output_token(cards, capsys, 
     (["a", "--reads", "1.5"], "--reads"),
     (["a", "--files", "100001"], "--files"),
     (["  "], "give a task type"),
+    (["write the docs", "x3", "--tier", "simple"], "counts only for a task type"),
 ])
 def test_bad_input_is_one_line_exit_2(env, capsys, argv, needle):
     code, out, err = run(capsys, "estimate", *argv, "--no-fetch")
@@ -141,3 +142,18 @@ def test_the_description_is_echoed_never_stored(env, capsys, clock):
     assert code == 1 and out.startswith(secret) and "warning: no utilisation recorded yet" in err
     for path in list(env.budget.rglob("*")) + list(env.cache.rglob("*")):
         assert not path.is_file() or b"hunter2" not in path.read_bytes()
+
+
+def test_notes_on_files_with_calibration_and_units_with_a_tier(cards, capsys, clock):
+    d = run_json(capsys, "estimate", "flashcard", "x15", "--files", "4", "--no-fetch")[1]
+    assert d["source"] == "calibration" and "files: already in what its sessions measured" in d["basis"]
+    d = run_json(capsys, "estimate", "feature", "x3", "--no-fetch")[1]
+    assert d["tier"] == "moderate" and "a tier is for the whole task" in d["basis"]
+    assert d["pct"] == run_json(capsys, "estimate", "feature", "--no-fetch")[1]["pct"]
+
+
+def test_a_type_with_only_a_percentage_has_no_token_or_dollar_figure(env, capsys, clock):
+    assert run(capsys, "calibrate", "refactor", "3", "12")[0] == 0  # no output tokens given
+    code, text, _ = run(capsys, "estimate", "refactor", "x2", "--no-fetch")
+    assert "~8.0% of the 5-hour window" in text and "no output-token samples for this type yet" in text
+    assert "API-equivalent" not in text

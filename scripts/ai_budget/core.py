@@ -154,10 +154,11 @@ def usd_per_output_token(budget: dict, now) -> tuple[float, str]:
     """This machine's API-equivalent cost per output token over the last PRICE_DAYS days
     (input and cache reads included), else the newest Sonnet's list price for output alone."""
     prices = synced_prices(budget)
-    tokens, cost, _unpriced = index.totals_since(int((now - timedelta(days=PRICE_DAYS)).timestamp() * 1000))
+    tokens, cost, unpriced = index.totals_since(int((now - timedelta(days=PRICE_DAYS)).timestamp() * 1000))
     if tokens.output > 0 and cost > 0:
         return cost / tokens.output, (f"${cost / tokens.output * 1000:.3f} per 1,000 output tokens, this machine's "
-                                      f"last {PRICE_DAYS} days with input and cache")
+                                      f"last {PRICE_DAYS} days with input and cache"
+                                      + (f" ({unpriced:,} unpriced responses count as $0: a lower bound)" if unpriced else ""))
     model = prices.newest("sonnet")
     rate = prices.cost(model, int(now.timestamp() * 1000), 0, 1_000_000, 0, 0, 0) / 1_000_000
     return rate, f"{model} list price of the output tokens alone (no local usage yet): a lower bound"

@@ -104,6 +104,8 @@ def estimate(*, task_type: str | None, n_units: int | None, tier_name: str | Non
         tokens = _range(entry["output_tokens_total"] / entry["token_units_total"] * n, spread(entry, 1), n) \
             if entry.get("token_units_total") else None
         basis = f"calibrated: {per_unit_text(entry)}"
+        if files or reads:
+            basis += " (files: already in what its sessions measured)"
         source, chosen, mult, ratio_basis = "calibration", None, None, None
     else:
         chosen, mult = tier(tier_name), file_multiplier(files, reads)
@@ -116,6 +118,8 @@ def estimate(*, task_type: str | None, n_units: int | None, tier_name: str | Non
         if tier_name is None:
             basis += (f"; '{task_type}' not calibrated yet" if entry is not None
                       else "; no task type named, the default tier") + " (give --tier)"
+        if n_units:
+            basis += "; a tier is for the whole task, whatever its units"
         source = "tier"
     usd = None if tokens is None or usd_per_token is None else _rounded({k: v * usd_per_token[0] for k, v in tokens.items()}, 2)
     headroom = None if used_5h is None else max(0.0, 100.0 - used_5h)

@@ -20,6 +20,9 @@ def run(args, now) -> Result:
     calibration = budget_file.load(paths.budget_file())["calibration"]
     task_type = name if name in calibration else None
     units = estimate.units(args.units)
+    if units is not None and task_type is None:
+        raise BudgetError(f"units: {args.units!r} counts only for a task type (known: {', '.join(sorted(calibration))}); "
+                          "describe the whole task and give --tier")
     tier = estimate.tier(args.tier) if args.tier is not None else None
     files = estimate.count(args.files or 0, "--files")
     reads = estimate.count(args.reads or 0, "--reads")
@@ -45,6 +48,8 @@ def render(d: dict, now) -> str:
         lines.append(f"  as %    {d['pct_per_token_basis']}")
     if d["output_tokens"]:
         lines.append(f"  tokens  ~{_span(d['output_tokens'], '{:,}')} output")
+    if not d["output_tokens"]:
+        lines.append("  tokens  unknown: no output-token samples for this type yet, so no dollars either")
     if d["api_equivalent_usd"]:
         lines.append(f"  cost    ~{_span(d['api_equivalent_usd'], '${:,.2f}')} API-equivalent (an estimate; the "
                      f"subscription covers it): {d['usd_basis']}")

@@ -292,7 +292,7 @@ def estimate_task_cost(a: dict) -> tuple[dict, str]:
     calibration = budget_file.load(paths.budget_file())["calibration"]
     name = a.get("task_type")
     entry = calibration.get(name) if name else None
-    calibrated = entry is not None and bool(entry.get("units_total")) and bool(a.get("units"))
+    calibrated = entry is not None and bool(entry.get("units_total"))  # units default to 1
     if name and not calibrated and not a.get("complexity"):
         known = ", ".join(sorted(calibration)) or "none"
         state = "not calibrated yet" if entry is not None else "unknown"

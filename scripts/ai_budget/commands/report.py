@@ -86,6 +86,9 @@ def run(args, now) -> Result:
     if since and until and since > until:
         raise BudgetError(f"--since {since} is after --until {until}")
     if args.kind == "accuracy":
+        for flag, given in (("--project", args.project), ("--breakdown", args.breakdown), ("--save", args.save)):
+            if given:
+                raise BudgetError(f"{flag}: not with report accuracy, which reads the session logs")
         return accuracy_report(since, until)
     home, machine = paths.budget_home(), paths.machine_id()
     budget = budget_file.load(paths.budget_file())
