@@ -218,7 +218,8 @@ def calibration_text(before: dict, after: dict, tasks: list[dict]) -> list[str]:
     for t in tasks:
         old, new = before[t["type"]], after[t["type"]]
         if t["pct"] is not None and new["avg_5h_pct"] is not None:
-            out.append(f"{t['type']} {old['samples']}→{new['samples']} samples, avg now {new['avg_5h_pct']:.2f}%/unit")
+            spread = f" ± {new['sd_5h_pct']:.2f}" if new.get("sd_5h_pct") is not None else ""
+            out.append(f"{t['type']} {old['samples']}→{new['samples']} samples, avg now {new['avg_5h_pct']:.2f}%/unit{spread}")
         else:
             out.append(f"{t['type']} tokens only (5h delta not trusted; still {new['samples']} samples)")
     return out
