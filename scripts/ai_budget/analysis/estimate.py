@@ -30,9 +30,11 @@ FILE_READ = 0.03  # each file the task reads: +3 % (its content comes back into 
 FILE_EDIT = 0.07  # each file it edits: +7 % more (the edits are output)
 MAX_FILES = 10_000
 # Without calibration: 1 % of a Pro 5-hour window ≈ 250 output tokens (the plan's own first
-# session: 9,843 output tokens were 38.5 %); Max 5x and 20x windows are 5 and 20 times that.
+# session: 9,843 output tokens were 38.5 %); Max 5x and 20x (renamed Ultra) windows are 5 and
+# 20 times that. The 5-hour limits doubled on 2026-05-06, perhaps after that measurement, so
+# this errs high; calibration replaces it with the account's own ratio.
 ASSUMED_TOKENS_PER_PCT = 250
-PLAN_SCALE = (("max_20x", 20), ("20x", 20), ("max_5x", 5), ("5x", 5), ("max", 5))
+PLAN_SCALE = (("20x", 20), ("ultra", 20), ("5x", 5), ("max", 5))
 
 
 def tier(name: str | None) -> str:
