@@ -157,3 +157,19 @@ def test_a_type_with_only_a_percentage_has_no_token_or_dollar_figure(env, capsys
     code, text, _ = run(capsys, "estimate", "refactor", "x2", "--no-fetch")
     assert "~8.0% of the 5-hour window" in text and "no output-token samples for this type yet" in text
     assert "API-equivalent" not in text
+
+
+def test_fits_from_the_usage_api_as_check_takes_it_and_no_fetch_asks_nothing(cards, api, capsys, clock):
+    from conftest import write_credentials
+    from test_workflow import usage
+    write_credentials(cards.claude)
+    api.answer(200, usage(50.0, clock["now"] + timedelta(hours=2)))
+    code, d, err = run_json(capsys, "estimate", "flashcard", "x15")
+    assert code == 0, err
+    assert len(api.requests) == 1 and d["utilisation"]["source"] == "api" and d["used_5h_pct"] == 50.0
+    assert d["fits"] == "fits" and d["utilisation"]["resets_at"] == iso(clock["now"] + timedelta(hours=2))
+    clock["now"] += timedelta(minutes=10)  # past the API's cache
+    code, d, _ = run_json(capsys, "estimate", "flashcard", "x15", "--no-fetch")
+    # --no-fetch asks nothing; and estimate is a read: it kept no reading in budget.json (check does)
+    assert len(api.requests) == 1 and code == 1 and d["used_5h_pct"] is None and d["fits"] is None
+    assert budget_file.load(cards.budget / "budget.json")["claude"]["last_fetched"] is None
