@@ -119,6 +119,7 @@ def test_dollars_from_this_machines_recent_cost_per_output_token(cards, capsys, 
     (["a", "--reads", "1.5"], "--reads"),
     (["a", "--files", "100001"], "--files"),
     (["  "], "give a task type"),
+    (["a", "--tier", ""], "--tier: unknown tier ''"),
     (["write the docs", "x3", "--tier", "simple"], "counts only for a task type"),
 ])
 def test_bad_input_is_one_line_exit_2(env, capsys, argv, needle):
@@ -138,8 +139,8 @@ def test_extra_arguments_are_argparses_one_line(env, capsys):
 
 def test_the_description_is_echoed_never_stored(env, capsys, clock):
     secret = "refactor the module holding hunter2"
-    code, out, err = run(capsys, "estimate", secret, "--tier", "simple", "--no-fetch")
-    assert code == 1 and out.startswith(secret) and "warning: no utilisation recorded yet" in err
+    code, out, err = run(capsys, "estimate", secret + "\x1b[2J\nline two", "--tier", "simple", "--no-fetch")
+    assert code == 1 and out.startswith(secret + " [2J line two:") and "warning: no utilisation recorded yet" in err
     for path in list(env.budget.rglob("*")) + list(env.cache.rglob("*")):
         assert not path.is_file() or b"hunter2" not in path.read_bytes()
 

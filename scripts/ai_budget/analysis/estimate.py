@@ -38,7 +38,7 @@ PLAN_SCALE = (("20x", 20), ("ultra", 20), ("5x", 5), ("max", 5))
 
 
 def tier(name: str | None) -> str:
-    name = (name or DEFAULT_TIER).strip().lower()
+    name = (DEFAULT_TIER if name is None else name).strip().lower()
     if name not in TIERS:
         raise BudgetError(f"--tier: unknown tier {name[:40]!r}; use one of {', '.join(TIERS)}")
     return name

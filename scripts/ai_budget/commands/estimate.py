@@ -7,6 +7,7 @@ from __future__ import annotations
 from .. import core, paths
 from ..analysis import estimate
 from ..errors import EXIT_UNAVAILABLE, BudgetError
+from ..outputs.session_log import fold
 from ..outputs.text import source_note
 from ..state import budget_file
 from ..timefmt import countdown, parse_iso
@@ -28,7 +29,7 @@ def run(args, now) -> Result:
     reads = estimate.count(args.reads or 0, "--reads")
     data = core.task_estimate(now, task_type=task_type, units=units, tier=tier, files=files, reads=reads,
                               allow_fetch=not args.no_fetch)
-    data["task"] = args.task.strip()[:200]  # echoed, never stored
+    data["task"] = fold(args.task.strip()[:200])  # echoed (one line, no control characters), never stored
     u = data["utilisation"]
     # As check: exit 1 when no usable reading says how much of the window is left.
     code = EXIT_UNAVAILABLE if u["problem"] or u["source"] == "none" else 0
