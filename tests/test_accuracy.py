@@ -132,7 +132,7 @@ def test_log_stores_the_checks_estimate_beside_the_measure(day, capsys, clock):
     assert data["estimates"] == [{"type": "flashcard", "units": 10, "checked_units": 15, "pct": round(38.5 / 15 * 10, 2),
                                   "output_tokens": 6000, "basis": "calibrated", "samples": 1}]
     day_file = (day.budget / "sessions" / f"{data['date']}.md").read_text()
-    assert "- flashcard estimated at check: ~25.7% (calibrated, 1 samples), measured 30.0%" in day_file
+    assert "- flashcard estimated at check: ~25.7% (calibrated, 1 sample), measured 30.0%" in day_file
     (rec,) = session_log.records(day.budget / "sessions")
     assert rec["estimates"] == data["estimates"] and "SMA101" not in json.dumps(rec["estimates"])
 

@@ -103,7 +103,7 @@ def add_sample(entry: dict, units: int, pct_delta: float | None, output_tokens: 
         new["token_units_total"] = entry.get("token_units_total", 0) + count * units
         new["output_tokens_total"] = entry.get("output_tokens_total", 0) + count * output_tokens
         new["tokens_sq_total"] = _add_square(_square(entry, "tokens_sq_total", "token_samples"), count, output_tokens, units, 3)
-    for sq, n in (("pct_sq_total", "samples"), ("tokens_sq_total", "token_samples")):
+    for sq, n, *_ in SPREADS:
         if new.get(n) == 0:  # no samples left: the sum of squares is known again
             new[sq] = 0.0
     return with_averages(new)

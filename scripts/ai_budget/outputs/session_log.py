@@ -78,7 +78,8 @@ def render(rec: dict) -> str:
     measured = {t["type"]: t for t in rec["calibration_tasks"]}
     for e in rec["estimates"]:
         actual = measured[e["type"]]["pct"]
-        lines.append(f"- {e['type']} estimated at check: ~{e['pct']:.1f}% ({e['basis']}, {e['samples']} samples)"
+        lines.append(f"- {e['type']} estimated at check: ~{e['pct']:.1f}% ({e['basis']}, {e['samples']} "
+                     f"sample{'s' if e['samples'] != 1 else ''})"
                      + (f", measured {actual:.1f}%" if actual is not None else ""))
     lines += ["", "**Calibration:** " + ("; ".join(rec["calibration_text"]) or "unchanged")]
     if rec["lessons"]:
