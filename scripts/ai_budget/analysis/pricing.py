@@ -54,6 +54,11 @@ class PriceTable:
         self.fingerprint = hashlib.sha256(blob).hexdigest()[:16]
         self._cache: dict = {}
 
+    def newest(self, family: str) -> str | None:
+        """The newest priced model of a family ('sonnet'), its version read from its digits."""
+        names = [m for m in self.models if family in m]
+        return max(names, key=lambda m: [int(x) for x in re.findall(r"\d+", m)], default=None)
+
     def period(self, model: str, ts_ms: int) -> dict | None:
         key = (model, ts_ms // 86_400_000)
         if key not in self._cache:  # every response of a day asks the same question
@@ -93,11 +98,6 @@ class PriceTable:
         if fast and not spec.get("fast"):
             usd *= float(spec.get("fast_multiplier", 1))
         return usd
-
-    def newest(self, family: str) -> str | None:
-        """The newest priced model of a family ('sonnet'), its version read from its digits."""
-        names = [m for m in self.models if family in m]
-        return max(names, key=lambda m: [int(x) for x in re.findall(r"\d+", m)], default=None)
 
     def entry_cost(self, e) -> float | None:
         return self.cost(e.model if e.model != "<synthetic>" else None, e.ts_ms, e.input, e.output,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import select
 import signal
 import subprocess
@@ -21,9 +22,10 @@ from datetime import datetime, timedelta
 from typing import Callable
 
 from .. import core, notices, paths
-from ..analysis import estimate, pricing
+from ..analysis import pricing
 from ..errors import BudgetError
 from ..state import budget_file
+from ..analysis.estimate import DEFAULT_TIER, TIERS
 from ..timefmt import now_utc
 from . import Result
 
@@ -298,7 +300,7 @@ def estimate_task_cost(a: dict) -> tuple[dict, str]:
         state = "not calibrated yet" if entry is not None else "unknown"
         raise ToolFault(f"task type '{name}' is {state} (known: {known}); give a complexity tier instead")
     e = core.task_estimate(now_utc(), task_type=name if entry is not None else None, units=a.get("units"),
-                           tier=None if calibrated else a.get("complexity", estimate.DEFAULT_TIER), files=a.get("files", 0))
+                           tier=None if calibrated else a.get("complexity", DEFAULT_TIER), files=a.get("files", 0))
     data = {"estimate_pct": e["pct"]["mid"], "range_pct": [e["pct"]["low"], e["pct"]["high"]], "basis": e["basis"],
             "output_tokens": e["output_tokens"] and e["output_tokens"]["mid"],
             "api_equivalent_usd": e["api_equivalent_usd"] and e["api_equivalent_usd"]["mid"], "usd_basis": e["usd_basis"],
@@ -365,9 +367,15 @@ THIS_WINDOW = "this 5-hour window's use"
 
 
 def family_models() -> dict:
-    """The newest priced model of each family, for savings at list prices."""
-    table = pricing.load()
-    return {family: table.models[model][-1] for family in ("opus", "sonnet", "haiku") if (model := table.newest(family))}
+    """The newest priced model of each family (a version is its digits), for savings at list prices."""
+    models = pricing.load().models
+    out = {}
+    for family in ("opus", "sonnet", "haiku"):
+        names = [m for m in models if family in m]
+        if names:
+            newest = max(names, key=lambda m: [int(x) for x in re.findall(r"\d+", m)])
+            out[family] = models[newest][-1]
+    return out
 
 
 def get_offload_recommendations(a: dict) -> tuple[dict, str]:
@@ -448,7 +456,7 @@ TOOLS = {t.name: t for t in [
          "before the reset. Call it before starting a large task.",
          obj({"task_type": {"type": "string", "minLength": 1, "description": "a calibrated task type"},
               "units": {"type": "integer", "minimum": 1, "maximum": 100000},
-              "complexity": {"type": "string", "enum": list(estimate.TIERS), "description": "without calibration (default moderate)"},
+              "complexity": {"type": "string", "enum": list(TIERS), "description": "without calibration (default moderate)"},
               "files": {"type": "integer", "minimum": 0, "maximum": 100000, "description": "files it reads and edits"},
               "description": {"type": "string", "description": "what the task is (not stored)"}}),
          True, estimate_task_cost),

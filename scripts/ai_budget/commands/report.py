@@ -1,5 +1,4 @@
-"""budget report daily|weekly|monthly|session|blocks|models|projects: usage history;
-budget report accuracy: the brief's estimates against what the sessions measured."""
+"""budget report daily|weekly|monthly|session|blocks|models|projects: usage history."""
 
 from __future__ import annotations
 
@@ -8,9 +7,9 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .. import core, paths
-from ..analysis import accuracy, history, reports
+from ..analysis import history, reports
 from ..errors import BudgetError
-from ..outputs import gitrepo, session_log
+from ..outputs import gitrepo
 from ..outputs.text import num, table
 from ..sources import statusline_snapshot, utilisation
 from ..state import budget_file, history_file, index
@@ -115,41 +114,15 @@ def run(args, now) -> Result:
 
 
 def accuracy_report(since: str | None, until: str | None) -> Result:
-    """From the committed session logs only (as `calibrate --rebuild` reads them), by their local date."""
+    """`report accuracy`: the brief's estimates against what the sessions measured, from
+    the committed session logs only (as `calibrate --rebuild` reads them), by their local date."""
+    from ..analysis import accuracy
+    from ..outputs import accuracy_text, session_log
+
     records = [r for r in session_log.records(paths.budget_home() / "sessions")
                if (since is None or str(r.get("date")) >= since) and (until is None or str(r.get("date")) <= until)]
     data = accuracy.report(records)
-    return Result(data=data, text=render_accuracy(data))
-
-
-def _signed(v, digits=1) -> str:
-    return "" if v is None else f"{v:+,.{digits}f}"
-
-
-def _plain(v, digits=1) -> str:
-    return "" if v is None else f"{v:,.{digits}f}"
-
-
-def render_accuracy(data: dict) -> str:
-    if not data["types"]:
-        return ("No measured tasks in sessions/*.md yet: `log --task TYPE:UNITS` after a `check` whose backlog "
-                "names that type records one.")
-    rows = []
-    for name, t in data["types"].items():
-        p, o = t["pct"], t["output_tokens"]
-        moves = f"{p['first_half_mae']:.1f} → {p['last_half_mae']:.1f}" if p["first_half_mae"] is not None else ""
-        rows.append([name, str(p["n"]), _plain(p["mae"]), _signed(p["bias"]), moves, str(o["n"]),
-                     _plain(o["mae"], 0), _signed(o["bias"], 0), str(t["without_estimate"])])
-    lines = [table(["type", "n", "MAE %", "bias %", "MAE 1st → 2nd half", "n tok", "MAE tokens", "bias tokens",
-                    "no estimate"], rows), ""]
-    for name, t in data["types"].items():
-        if t["samples"]:
-            errors = ", ".join(f"{s['error_pct']:+.1f}" for s in t["samples"])
-            running = ", ".join(f"{s['running_mae_pct']:.1f}" for s in t["samples"])
-            lines.append(f"{name}: error per session (oldest first) {errors}; running MAE {running}")
-    lines.append("Errors are estimate − measured, in % of the 5-hour window (positive: estimated too high) and in "
-                 "output tokens; the estimate is the brief's at the session's check, scaled to the units logged.")
-    return "\n".join(lines)
+    return Result(data=data, text=accuracy_text.render(data))
 
 
 EXTRA_LABEL = "  + not in transcript lines (from cost-state)"
