@@ -77,7 +77,7 @@ DERIVED = [
     f"CREATE TRIGGER IF NOT EXISTS slots_upd AFTER UPDATE ON entries BEGIN {_SUB}; {_ADD.format(r='NEW')}; END",
 ]
 VERSION = "6"  # 3: cost-state records (files are re-read to find them); 4: skipped lines, file prints; 5: unattributed extras, copied lines; 6: tool, skill and agent names
-SETUP = 5  # PRAGMA user_version once schema, version and derived structures are in place
+SETUP = 6  # PRAGMA user_version once schema, version and derived structures are in place
 BATCH = 20_000  # entries merged per step: memory stays flat whatever the history size
 PARALLEL_BYTES = 32 << 20  # below this, starting workers costs more than it saves
 PARALLEL_MAX = 4
