@@ -10,6 +10,7 @@ from __future__ import annotations
 from statistics import median
 
 from ..sources.transcripts import COMPACTION
+from .reports import UNKNOWN_AGENT
 
 SMALL_OUTPUT = 500  # output tokens below which a response is "small"
 TTL_MS = (300_000, 3_600_000)  # how long a 5-minute and a 1-hour cache write lives unread
@@ -132,7 +133,7 @@ def fan_outs(rows, prices, families: dict) -> dict:
         s["cost"] += r[10] or 0.0
         if r[14] and r[13] != COMPACTION:  # /compact's agent is no fan-out
             s["agents"].add(r[15] or "?")
-            s["types"].add(r[13] or "(unknown)")
+            s["types"].add(r[13] or UNKNOWN_AGENT)
             s["sub_cost"] += r[10] or 0.0
             s["sub"].append(r)
     flagged, saving = [], 0.0
