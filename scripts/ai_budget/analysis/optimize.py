@@ -171,7 +171,7 @@ def limit_hits(records: list, since_iso: str, windows: int, critical_at: float) 
                     "Logged sessions whose 5-hour window ended at 100%: work waited for the reset. Plan with `budget "
                     "check`: defer what does not fit to the reset, split a long task at a checkpoint, move light work to "
                     "Copilot or Gemini (the offload rules below).", bool(hits),
-                    basis="the wait until the reset (not in dollars)")
+                    basis="the wait until the reset")
 
 
 def findings(rows, prices, families: dict, records: list, since_iso: str, windows: int, critical_at: float) -> list[dict]:
