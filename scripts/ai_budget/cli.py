@@ -61,13 +61,18 @@ def build_parser() -> Parser:
     p.add_argument("--list", action="store_true", help="list the task types")
 
     p = sub.add_parser("report", parents=[common], help="usage history (API-equivalent cost)")
-    p.add_argument("kind", choices=["daily", "weekly", "monthly", "session", "blocks", "models", "projects", "accuracy"])
+    p.add_argument("kind", choices=["daily", "weekly", "monthly", "session", "blocks", "models", "projects",
+                                    "tools", "agents", "skills", "accuracy"])
     p.add_argument("--since", metavar="DATE")
     p.add_argument("--until", metavar="DATE")
     p.add_argument("--tz", metavar="ZONE", help="IANA time zone for day buckets (default: local)")
     p.add_argument("--project", metavar="NAME", help="only this project folder")
     p.add_argument("--breakdown", action="store_true", help="per-model rows")
     p.add_argument("--save", action="store_true", help="update and commit this machine's history/ file")
+
+    p = sub.add_parser("optimize", parents=[common], help="findings from your own counts, with estimated savings")
+    p.add_argument("--since", metavar="DATE", help="from this day (default: the last 30 days)")
+    p.add_argument("--tz", metavar="ZONE", help="IANA time zone for --since (default: local)")
 
     for name, text in (("statusline", "Claude Code statusLine command (reads its JSON on stdin)"),
                        ("hook", "Claude Code hook handler: session-start, user-prompt-submit, pre-tool-use, stop, session-end")):

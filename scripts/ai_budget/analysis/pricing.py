@@ -99,6 +99,11 @@ class PriceTable:
             usd *= float(spec.get("fast_multiplier", 1))
         return usd
 
+    def rates(self, model: str | None, ts_ms: int) -> Rates | None:
+        """USD per million tokens of a model on a day (base rates: no long-context or fast mode)."""
+        spec = self.period(model, ts_ms) if model else None
+        return _rates(spec) if spec else None
+
     def entry_cost(self, e) -> float | None:
         return self.cost(e.model if e.model != "<synthetic>" else None, e.ts_ms, e.input, e.output,
                          e.cache_5m, e.cache_1h, e.cache_read, e.fast)

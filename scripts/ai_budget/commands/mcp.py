@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import select
 import signal
 import subprocess
@@ -22,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Callable
 
 from .. import core, notices, paths
-from ..analysis import pricing
+from ..analysis import offload, pricing
 from ..errors import BudgetError
 from ..state import budget_file
 from ..analysis.estimate import DEFAULT_TIER, TIERS
@@ -361,60 +360,13 @@ def get_usage_history(a: dict) -> tuple[dict, str]:
             f"{len(rows)} day(s) with usage since {since}: ${total} API-equivalent")
 
 
-# What a saving_pct is a share of: the two are not the same quantity.
-LIST_PRICE = "API-equivalent cost at list output prices (estimate)"
-THIS_WINDOW = "this 5-hour window's use"
-
-
-def family_models() -> dict:
-    """The newest priced model of each family (a version is its digits), for savings at list prices."""
-    models = pricing.load().models
-    out = {}
-    for family in ("opus", "sonnet", "haiku"):
-        names = [m for m in models if family in m]
-        if names:
-            newest = max(names, key=lambda m: [int(x) for x in re.findall(r"\d+", m)])
-            out[family] = models[newest][-1]
-    return out
-
-
 def get_offload_recommendations(a: dict) -> tuple[dict, str]:
     b = brief()
     plan, claude = b["backlog"], b["claude"]
     used = core.used_5h(claude)
     resets = (claude.get("five_hour") or {}).get("resets_at")
-    planned = a.get("planned_task_pct")
-    low = used is not None and (plan["headroom_pct"] < 20 or (planned or 0) > plan["headroom_pct"])
-    recs = []
-    prices = family_models()
-
-    def saving(dear, cheap):  # output price ratio: an estimate; how the plan weighs models is not published
-        if dear in prices and cheap in prices:
-            return round(100 * (1 - prices[cheap]["output"] / prices[dear]["output"]))
-        return None
-
-    if low or a.get("model") == "opus":
-        recs.append({"action": "switch_model", "from": "Opus", "to": "Sonnet", "saving_pct": saving("opus", "sonnet"),
-                     "saving_basis": LIST_PRICE, "reason": "Sonnet costs less per token at list prices"})
-    if a.get("simple"):
-        recs.append({"action": "switch_model", "from": "Sonnet", "to": "Haiku", "saving_pct": saving("sonnet", "haiku"),
-                     "saving_basis": LIST_PRICE, "reason": "simple work does not need a larger model"})
-    if planned and used is not None and planned > plan["headroom_pct"]:
-        recs.append({"action": "defer", "until": resets, "saving_pct": 100, "saving_basis": THIS_WINDOW,
-                     "reason": f"the planned {planned:.0f}% does not fit the {plan['headroom_pct']:.0f}% left"})
-    for e in plan["defer"]:
-        recs.append({"action": "defer", "task": e["text"], "until": resets, "estimate_pct": e["estimate_pct"],
-                     "reason": "does not fit what is left of this window"})
-    if plan["checkpoint"]:
-        cp = plan["checkpoint"]
-        recs.append({"action": "checkpoint", "task": cp["task"]["text"], "fits_units": cp["fits_units"],
-                     "stop_at_pct": cp["stop_at_pct"], "reason": "only part of it fits before the reset"})
-    for m in plan["move"]:
-        recs.append({"action": "move", "task": m["task"]["text"], "to": m["to"], "saving_pct": 100,
-                     "saving_basis": THIS_WINDOW, "estimate_pct": m["task"]["estimate_pct"], "reason": "light work another tool can do"})
-    if a.get("bulk_api"):
-        recs.append({"action": "batch_api", "saving_pct": 50, "saving_basis": "API bill",
-                     "reason": "the Batch API bills at half the list price"})
+    recs = offload.recommendations(plan, used, resets, pricing.load(), planned=a.get("planned_task_pct"),
+                                   model=a.get("model"), simple=bool(a.get("simple")), bulk_api=bool(a.get("bulk_api")))
     data = {"used_5h_pct": used, "headroom_pct": plan["headroom_pct"], "resets_at": resets, "recommendations": recs}
     return data, f"{len(recs)} recommendation(s); {plan['headroom_pct']:.0f}% of the 5-hour window left"
 
