@@ -187,8 +187,21 @@ def test_dedup_merge_keeps_names_whichever_line_wins(step):
     assert [(e.output, e.tools, e.skill) for e in kept] == [(9, "Bash,Read", "sk")]
 
 
-def test_the_index_version_rebuilds_old_indexes():
-    assert index.VERSION == "6"
+def test_an_index_of_the_previous_version_is_rebuilt(env):
+    """A version-5 index (no name columns) as the previous release left it: the next run rebuilds
+    it quietly, not as a damaged file set aside."""
+    import sqlite3
+    from ai_budget import notices
+    write_session(env.projects, [said([tool_use("Read")], mid="m1", rid="r1")])
+    sync()
+    con = sqlite3.connect(index.db_path())
+    for column in ("tools", "skill", "agent", "agent_ref"):
+        con.execute(f"ALTER TABLE entries DROP COLUMN {column}")
+    con.executescript("DROP TABLE agent_links; UPDATE meta SET value = '5' WHERE key = 'version'; PRAGMA user_version = 5;")
+    con.close()
+    notices.drain()
+    sync()
+    assert rows() == {"m1": ("Read", None, None, 0)} and notices.drain() == []
 
 
 def _corpus_copy(env):

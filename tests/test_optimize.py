@@ -164,3 +164,20 @@ def test_optimize_since_and_time_zones(env, capsys, clock):
     for bad in (["--since", "2026-02-30"], ["--since", "soon"], ["--tz", "Mars/Base"]):
         code, _, err = run(capsys, "optimize", *bad)
         assert code == 2 and ("--since" in err or "--tz" in err)
+
+
+def test_a_logged_session_at_the_limit_is_a_finding(env, capsys, clock):
+    assert run(capsys, "init", str(env.budget))[0] == 0
+    day = clock["now"].strftime("%Y-%m-%d")
+    record = {"session_id": "s-limit", "date": day, "started_at": f"{day}T09:00:00Z", "ended_at": f"{day}T11:00:00Z",
+              "delta": {"before": 40.0, "after": 100.0}}
+    (env.budget / "sessions").mkdir(exist_ok=True)
+    (env.budget / "sessions" / f"{day}.md").write_text(
+        f"# Sessions {day}\n\n## Session: {day} 09:00–11:00\n\nwork\n\n<!-- ai-budget:session {json.dumps(record)} -->\n")
+    code, data, _ = run_json(capsys, "optimize", "--tz", "UTC")
+    hit = by_id(data["findings"])["limit_hits"]
+    assert code == 0 and hit["found"] and hit["facts"]["sessions"] == [{"session": "s-limit", "date": day,
+                                                                       "five_hour_pct": 100.0}]
+    text = run(capsys, "optimize", "--tz", "UTC")[1]
+    assert "Sessions that ran into the limit: no saving in dollars (the wait until the reset)" in text
+    assert "session s-limit" in text

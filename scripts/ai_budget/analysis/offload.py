@@ -5,8 +5,6 @@ MCP server's get_offload_recommendations and `budget optimize`."""
 
 from __future__ import annotations
 
-import re
-
 from .planner import LOW_HEADROOM_PCT
 
 # What a saving_pct is a share of: the two are not the same quantity.
@@ -15,13 +13,8 @@ THIS_WINDOW = "this 5-hour window's use"
 
 
 def family_models(prices) -> dict:
-    """{family: model name}: the newest priced model of each family (a version is its digits)."""
-    out = {}
-    for family in ("opus", "sonnet", "haiku"):
-        names = [m for m in prices.models if family in m]
-        if names:
-            out[family] = max(names, key=lambda m: [int(x) for x in re.findall(r"\d+", m)])
-    return out
+    """{family: model name}: the newest priced model of each family."""
+    return {f: m for f in ("opus", "sonnet", "haiku") if (m := prices.newest(f))}
 
 
 def recommendations(plan: dict, used: float | None, resets: str | None, prices, *, planned: float | None = None,

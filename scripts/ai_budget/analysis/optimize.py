@@ -10,6 +10,7 @@ from __future__ import annotations
 from statistics import median
 
 from ..sources.transcripts import COMPACTION
+from .reports import UNKNOWN_AGENT
 
 SMALL_OUTPUT = 500  # output tokens below which a response is "small"
 TTL_MS = (300_000, 3_600_000)  # how long a 5-minute and a 1-hour cache write lives unread
@@ -132,7 +133,7 @@ def fan_outs(rows, prices, families: dict) -> dict:
         s["cost"] += r[10] or 0.0
         if r[14] and r[13] != COMPACTION:  # /compact's agent is no fan-out
             s["agents"].add(r[15] or "?")
-            s["types"].add(r[13] or "(unknown)")
+            s["types"].add(r[13] or UNKNOWN_AGENT)
             s["sub_cost"] += r[10] or 0.0
             s["sub"].append(r)
     flagged, saving = [], 0.0
@@ -170,7 +171,7 @@ def limit_hits(records: list, since_iso: str, windows: int, critical_at: float) 
                     "Logged sessions whose 5-hour window ended at 100%: work waited for the reset. Plan with `budget "
                     "check`: defer what does not fit to the reset, split a long task at a checkpoint, move light work to "
                     "Copilot or Gemini (the offload rules below).", bool(hits),
-                    basis="the wait until the reset (not in dollars)")
+                    basis="the wait until the reset")
 
 
 def findings(rows, prices, families: dict, records: list, since_iso: str, windows: int, critical_at: float) -> list[dict]:

@@ -51,6 +51,11 @@ class PriceTable:
         self.fingerprint = sha256_hex(blob)[:16]
         self._cache: dict = {}
 
+    def newest(self, family: str) -> str | None:
+        """The newest priced model of a family ('sonnet'), its version read from its digits."""
+        names = [m for m in self.models if family in m]
+        return max(names, key=lambda m: [int(x) for x in re.findall(r"\d+", m)], default=None)
+
     def period(self, model: str, ts_ms: int) -> dict | None:
         key = (model, ts_ms // 86_400_000)
         if key not in self._cache:  # every response of a day asks the same question

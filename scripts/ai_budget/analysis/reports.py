@@ -149,7 +149,8 @@ ATTRIBUTION = {"tools": ("tools", "tool"), "agents": ("agents", "agent"), "skill
 NONE, MAIN, UNKNOWN_AGENT, UNATTRIBUTED = "(none)", "(main)", "(unknown subagent)", "(unattributed)"
 SPLIT_RULE = ("A response's tokens go to the tools it called, each name once. With k tools each gets the integer "
               "part of 1/k of every token count and 1/k of its cost; the first name alphabetically also gets the "
-              "remainder, so the rows add up exactly to the totals, which are report daily's.")
+              "remainder, so the rows' token counts add up exactly to the totals, which are report daily's (costs to "
+              "within rounding).")
 ATTRIBUTION_RULES = {
     "tools": SPLIT_RULE + f" {NONE}: responses that called no tool.",
     "agents": (f"A response made by a subagent goes to the subagent's type, whole; {MAIN}: the session's own agent; "

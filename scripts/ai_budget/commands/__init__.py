@@ -35,8 +35,10 @@ class Result:
 def record_check(brief: dict, now, session_id: str | None) -> dict:
     """A check's writes, after core.brief: a reading newer than budget.json's goes
     into it, and the reading becomes the session's start (a session id given) or a
-    terminal check that a session started later adopts. Fills in `brief["session"]`."""
+    terminal check that a session started later adopts, with the backlog's estimates
+    (type, units, %, output tokens, basis, samples). Fills in `brief["session"]`."""
     from .. import core, paths
+    from ..analysis.accuracy import check_estimates
     from ..sources import utilisation
     from ..state import budget_file, session_state
     from ..timefmt import iso
@@ -47,7 +49,8 @@ def record_check(brief: dict, now, session_id: str | None) -> dict:
         with budget_file.update(path) as fresh:
             utilisation.record(fresh["claude"], util)
     trusted = util["source"] != "none" and not util["stale"] and core.used_5h(util) is not None
-    reading = session_state.snapshot(iso(now), util, trusted)
+    # The brief's estimates, so the log can set them beside what the session measured.
+    reading = {**session_state.snapshot(iso(now), util, trusted), "estimates": check_estimates(brief["backlog"]["estimates"])}
     if session_id:
         snapshot = session_state.record_start(session_id, {"session_id": session_id, "transcript": session["transcript"],
                                                            **reading})

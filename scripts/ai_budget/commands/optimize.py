@@ -40,6 +40,8 @@ def run(args, now) -> Result:
 
 
 def _value(key: str, value) -> str:
+    if value is None:
+        return "-"
     if isinstance(value, list):
         return ", ".join(map(str, value))
     if key.endswith("_usd"):

@@ -52,6 +52,11 @@ def run(args, now) -> Result:
     since, until = _date(args.since, "--since"), _date(args.until, "--until")
     if since and until and since > until:
         raise BudgetError(f"--since {since} is after --until {until}")
+    if args.kind == "accuracy":
+        for flag, given in (("--project", args.project), ("--breakdown", args.breakdown), ("--save", args.save)):
+            if given:
+                raise BudgetError(f"{flag}: not with report accuracy, which reads the session logs")
+        return accuracy_report(since, until)
     home, machine = paths.budget_home(), paths.machine_id()
     budget = budget_file.load(paths.budget_file())
     core.synced_prices(budget, now)
@@ -79,6 +84,18 @@ def run(args, now) -> Result:
     else:
         text = render(args.kind, data, args.breakdown)
     return Result(data=data, text=text, warnings=warnings)
+
+
+def accuracy_report(since: str | None, until: str | None) -> Result:
+    """`report accuracy`: the brief's estimates against what the sessions measured, from
+    the committed session logs only (as `calibrate --rebuild` reads them), by their local date."""
+    from ..analysis import accuracy
+    from ..outputs import accuracy_text, session_log
+
+    records = [r for r in session_log.records(paths.budget_home() / "sessions")
+               if (since is None or str(r.get("date")) >= since) and (until is None or str(r.get("date")) <= until)]
+    data = accuracy.report(records)
+    return Result(data=data, text=accuracy_text.render(data))
 
 
 EXTRA_LABEL = "  + not in transcript lines (from cost-state)"
