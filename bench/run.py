@@ -48,8 +48,9 @@ def run_once(cmd: list[str], env: dict, stdin: str | None) -> tuple[float, int, 
 
 
 class Case:
-    def __init__(self, name: str, cmd: list[str], stdin: str | None = None, before=None, after=None):
+    def __init__(self, name: str, cmd: list[str], stdin: str | None = None, before=None, after=None, repeat: int = 1):
         self.name, self.cmd, self.stdin, self.before, self.after = name, cmd, stdin, before, after
+        self.repeat = repeat  # runs per round (the floor's median steadier in a group of slow commands)
         self.walls: list[float] = []
         self.peak = 0
         self.codes: set[int] = set()
@@ -63,14 +64,15 @@ def interleaved(cases: list[Case], rounds: int, env: dict) -> None:
     """Each round runs every case once, in order: load drifts hit all of them alike."""
     for _ in range(rounds):
         for case in cases:
-            if case.before:
-                case.before()
-            wall, rss, code = run_once(case.cmd, env, case.stdin)
-            case.walls.append(wall)
-            case.peak = max(case.peak, rss)
-            case.codes.add(code)
-            if case.after:
-                case.after()
+            for _ in range(case.repeat):
+                if case.before:
+                    case.before()
+                wall, rss, code = run_once(case.cmd, env, case.stdin)
+                case.walls.append(wall)
+                case.peak = max(case.peak, rss)
+                case.codes.add(code)
+                if case.after:
+                    case.after()
 
 
 def statusline_payload(session: Path) -> dict:
@@ -177,7 +179,7 @@ def main() -> None:
         subprocess.run(report, env=env, capture_output=True)  # the warm index every later case reads
         subprocess.run(ours("statusline"), env=env, stdin=payload.open("rb"), capture_output=True)
 
-        warm = [Case("floor (warm group)", FLOOR), Case("warm: check --no-fetch", ours("check", "--no-fetch", "--json")),
+        warm = [Case("floor (warm group)", FLOOR, repeat=3), Case("warm: check --no-fetch", ours("check", "--no-fetch", "--json")),
                 Case("warm: report daily", report),
                 Case("warm: tokens --session", ours("tokens", "--session", session.stem, "--json"))]
         if ccusage:
