@@ -298,3 +298,18 @@ def test_spend_per_period_from_slots_equals_the_entries(env, clock):
     (env.cache / "index.sqlite").unlink()
     assert index_peek.period_spend({"aligned": start}) is None  # no index: nothing to show, nothing created
     assert not (env.cache / "index.sqlite").exists()
+
+
+@pytest.mark.parametrize("columns", [None, "50", "200", "0", "x"])
+def test_help_is_whole_and_as_wide_as_shutil_would_make_it(columns, monkeypatch, capsys):
+    import shutil
+
+    if columns is None:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    else:
+        monkeypatch.setenv("COLUMNS", columns)
+    assert cli._columns() == shutil.get_terminal_size().columns
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["--help"])  # every command's help line formats (a bare % in one broke it)
+    out = capsys.readouterr().out
+    assert exc.value.code == 0 and "estimate" in out and "watch" in out

@@ -19,12 +19,37 @@ def _parser_class():
     """argparse is loaded only for the commands that need it (not the status line or the hooks)."""
     import argparse
 
+    def formatter(prog):
+        # The width argparse would take from shutil.get_terminal_size, without importing shutil
+        # (argparse makes a formatter for every argument added: 2 ms a run).
+        return argparse.HelpFormatter(prog, width=_columns() - 2)
+
     class Parser(argparse.ArgumentParser):
+        def __init__(self, *args, **kwargs):
+            kwargs.setdefault("formatter_class", formatter)
+            super().__init__(*args, **kwargs)
+
         def error(self, message):  # one line, exit 2, no usage dump
             sys.stderr.write(f"{self.prog}: {message} (see --help)\n")
             raise SystemExit(EXIT_BAD_INPUT)
 
     return Parser
+
+
+def _columns() -> int:
+    """shutil.get_terminal_size().columns: $COLUMNS, else the terminal's, else 80."""
+    import os
+
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
 
 
 class _Unused:
@@ -100,7 +125,7 @@ def build_parser(only: str | None = None):
                        ("hook", "Claude Code hook handler: session-start, user-prompt-submit, pre-tool-use, stop, session-end")):
         FAST[name](add_parser(name, help=text))
 
-    p = add_parser("estimate", parents=[common], help="a task's cost before it starts: % of the 5-hour window, $")
+    p = add_parser("estimate", parents=[common], help="a task's cost before it starts: %% of the 5-hour window, $")
     p.add_argument("task", metavar="TYPE|DESCRIPTION", help="a calibration task type, or what the task is (not stored)")
     p.add_argument("units", nargs="?", metavar="xN", help="units of the task type (x15)")
     p.add_argument("--tier", metavar="TIER", help="trivial, simple, moderate, complex or massive (default: calibration)")
