@@ -41,7 +41,7 @@ def test_evaluate_worst_compact_and_crossings():
     hot = limits.evaluate(LIMITS, {"daily": 8.4, "weekly": 49, "monthly": 250})
     assert [hot[p]["status"] for p in limits.PERIODS] == ["warning", "critical", "exceeded"]
     assert limits.worst(hot) == "exceeded"
-    assert limits.compact(hot) == "month $250/$200 OVER · week $49/$50 !! · day $8.40/$10 !"
+    assert limits.compact(hot) == "month $250.00/$200 OVER · week $49.00/$50 !! · day $8.40/$10 !"
     assert limits.crossed({"daily": "warning", "weekly": "ok"}, hot) == ["weekly", "monthly"]
     assert limits.crossed({p: hot[p]["status"] for p in hot}, hot) == []
     tokens = limits.evaluate({**LIMITS, "unit": "tokens", "daily": 5_000_000}, {"daily": 4_200_000})
@@ -224,3 +224,15 @@ def boundary_case(tmp_path, zone: str, local_now: str):
 def test_period_boundaries_under_faketime(tmp_path, zone, local_now, expected):
     spent, since = boundary_case(tmp_path, zone, local_now)
     assert spent == expected, (spent, since)
+
+
+def test_the_session_start_hook_shows_the_limits(env, capsys, clock, monkeypatch):
+    import io
+
+    write_spend(env, clock, 12)
+    run(capsys, "set", "limits", "--daily", "10")
+    monkeypatch.setattr(sys, "stdin", io.StringIO('{"session_id": "s1", "hook_event_name": "SessionStart"}'))
+    code, out, _ = run(capsys, "hook", "session-start")
+    context = json.loads(out)["hookSpecificOutput"]["additionalContext"]
+    assert code == 0, out
+    assert context.splitlines()[1] == "**Spend limits:** day $12.00/$10 (120%) EXCEEDED (API-equivalent estimate)", context

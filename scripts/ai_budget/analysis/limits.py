@@ -111,11 +111,15 @@ def quantity(value: float, unit: str) -> str:
     return f"{value:.0f}"
 
 
+def _spent(value: float, unit: str) -> str:
+    return f"${value:,.2f}" if unit != "tokens" else quantity(value, unit)
+
+
 def describe(period: str, e: dict) -> str:
     """One period for a line of text: "day $4.10/$10 (41%)"."""
     unit = e.get("unit", "usd")
     tail = " tokens" if unit == "tokens" else ""
-    return f"{LABELS[period]} {quantity(e['spent'], unit)}/{quantity(e['limit'], unit)}{tail} ({e['pct']:.0f}%)"
+    return f"{LABELS[period]} {_spent(e['spent'], unit)}/{quantity(e['limit'], unit)}{tail} ({e['pct']:.0f}%)"
 
 
 def compact(evaluated: dict[str, dict]) -> str:
@@ -128,5 +132,5 @@ def compact(evaluated: dict[str, dict]) -> str:
     for period in hot:
         e = evaluated[period]
         unit = e.get("unit", "usd")
-        parts.append(f"{LABELS[period]} {quantity(e['spent'], unit)}/{quantity(e['limit'], unit)}{MARKERS[e['status']]}")
+        parts.append(f"{LABELS[period]} {_spent(e['spent'], unit)}/{quantity(e['limit'], unit)}{MARKERS[e['status']]}")
     return " · ".join(parts)
