@@ -199,12 +199,18 @@ def boundary_case(tmp_path, zone: str, local_now: str):
     budget = budget_file.default_budget()
     budget["limits"].update(unit="tokens", daily=10**9, weekly=10**9, monthly=10**9)  # tokens: exact sums
     (tmp_path / "b" / "budget.json").write_text(json.dumps(budget))
-    proc = subprocess.run([FAKETIME, now.strftime("%Y-%m-%d %H:%M:%S"), sys.executable, str(REPO / "scripts" / "budget.py"),
-                           "status", "--json", "--no-fetch"], env=env, capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    data = json.loads(proc.stdout)
+    out = {}
+    for argv in (("status", "--json", "--no-fetch"), ("usage", "--json")):
+        proc = subprocess.run([FAKETIME, now.strftime("%Y-%m-%d %H:%M:%S"), sys.executable,
+                               str(REPO / "scripts" / "budget.py"), *argv], env=env, capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        out[argv[0]] = json.loads(proc.stdout)
+    data = out["status"]
     assert datetime.fromisoformat(data["generated_at"].replace("Z", "+00:00")).astimezone(tz).strftime("%Y-%m-%d %H") == \
         now.strftime("%Y-%m-%d %H")  # the clock really was faked
+    # `usage` reads quarter-hour slots, the limits single responses: the same periods either way.
+    assert {p: out["usage"][p]["output_tokens"] for p in limits.PERIODS} == \
+        {p: e["spent"] for p, e in data["limits"]["periods"].items()}
     return {p: e["spent"] for p, e in data["limits"]["periods"].items()}, \
         {p: e["since"] for p, e in data["limits"]["periods"].items()}
 
