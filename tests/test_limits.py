@@ -49,6 +49,12 @@ def test_evaluate_worst_compact_and_crossings():
     assert limits.amount({"unit": "tokens"}, 1.5, 900) == 900 and limits.amount({"unit": "usd"}, 1.5, 900) == 1.5
 
 
+def test_the_cli_knows_the_status_exit_codes():
+    from ai_budget import cli
+
+    assert set(cli.STATUS_EXIT_CODES) == set(limits.EXIT_CODES.values()) - {0}
+
+
 def test_period_ends_follow_starts():
     now = datetime(2026, 12, 31, 23, 30, tzinfo=timezone.utc)
     starts, ends = limits.period_starts(now), limits.period_ends(now)
@@ -135,6 +141,7 @@ def test_status_exit_codes(env, capsys, clock, today_usd, status, code):
     got, data, _ = run_json(capsys, "status", "--no-fetch", "--exit-code")
     daily = data["limits"]["periods"]["daily"]
     assert got == code and daily["status"] == status and daily["spent"] == pytest.approx(today_usd, abs=0.001)
+    assert data["ok"] is True  # the command succeeded; the code carries the status
     assert data["limits"]["exit_code"] == code and data["limits"]["status"] == status
 
 

@@ -259,3 +259,38 @@ def test_watch_backs_off_after_a_failed_fetch(env, api, clock, monkeypatch):
     monkeypatch.setattr(watch, "_wait_for_quit", lambda fd, seconds: next(waits))
     watch._loop(clock["now"], 1.0, True)
     assert len(frames) == 3 and len(api.requests) == 1
+
+
+def test_watch_fits_lines_to_the_terminal_without_breaking_colour():
+    from ai_budget.commands.watch import fit
+
+    coloured = "5h window  \x1b[32m[####......]\x1b[0m 40.0%  resets 14:05 (in 3h 00m)"
+    assert fit(coloured, 200) == coloured
+    assert fit(coloured, 20) == "5h window  [####..." + "…" and len(fit(coloured, 20)) == 20
+    assert fit("plain", 3) == "pl…"
+
+
+@needs_faketime
+def test_watch_takes_cbreak_back_after_ctrl_z(env, clock):
+    """Stopped (Ctrl-Z) and continued: a shell hands the terminal back in line mode; watch
+    takes cbreak again, so q still leaves without Enter."""
+    window_fixture(env, clock["now"])
+    pid, fd = spawn_watch(env, clock, "--interval", "1")
+    try:
+        before = termios.tcgetattr(fd)
+        read_until(fd, b"Costs are API-equivalent")
+        os.kill(pid, signal.SIGSTOP)
+        termios.tcsetattr(fd, termios.TCSANOW, before)  # what the shell does with the terminal
+        os.kill(pid, signal.SIGCONT)
+        read_until(fd, b"Costs are API-equivalent")
+        assert not termios.tcgetattr(fd)[3] & termios.ICANON
+        os.write(fd, b"q")
+        read_until(fd, b"\x1b[?1049l", timeout=10)
+        assert wait_exit(pid) == 0 and termios.tcgetattr(fd) == before
+    finally:
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        os.close(fd)

@@ -15,6 +15,8 @@ from . import notices
 from .errors import EXIT_BAD_INPUT, BudgetError
 from .timefmt import now_utc
 
+STATUS_EXIT_CODES = (10, 11, 12)  # analysis/limits.EXIT_CODES: warning, critical, exceeded
+
 
 class Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, exit 2, no usage dump
@@ -196,7 +198,8 @@ def _run(args) -> int:
     for warning in warnings:
         sys.stderr.write(f"budget {args.command}: warning: {warning}\n")
     if as_json:
-        payload = {"ok": result.code == 0, **result.data}
+        # `status --exit-code` reports a limit's status in its code: the command itself succeeded.
+        payload = {"ok": result.code == 0 or result.code in STATUS_EXIT_CODES, **result.data}
         if warnings:
             payload["warnings"] = warnings
         print(json.dumps(payload, indent=2, default=str, allow_nan=False))  # a bare NaN is not JSON

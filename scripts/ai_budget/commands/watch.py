@@ -11,6 +11,7 @@ a failed attempt not again for CACHE_TTL_S."""
 from __future__ import annotations
 
 import os
+import re
 import select
 import signal
 import sys
@@ -86,6 +87,7 @@ def _loop(start, every: float, fetch: bool, session_id: str | None = None) -> No
     fd = _keys_fd()
     saved = None
     previous = signal.signal(signal.SIGTERM, _stop)
+    resumed = None
     began, retry_at, first = time.monotonic(), 0.0, True
     try:
         if fd is not None:
@@ -94,6 +96,8 @@ def _loop(start, every: float, fetch: bool, session_id: str | None = None) -> No
 
             saved = termios.tcgetattr(fd)
             tty.setcbreak(fd)
+            if hasattr(signal, "SIGCONT"):  # back from Ctrl-Z: the shell gave the terminal back in line mode
+                resumed = signal.signal(signal.SIGCONT, lambda *_: tty.setcbreak(fd))
         if screen:
             out.write(ENTER)
         while True:
@@ -116,6 +120,8 @@ def _loop(start, every: float, fetch: bool, session_id: str | None = None) -> No
         pass
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if resumed is not None:
+            signal.signal(signal.SIGCONT, resumed)
         if saved is not None:
             import termios
 
@@ -125,6 +131,16 @@ def _loop(start, every: float, fetch: bool, session_id: str | None = None) -> No
             out.flush()
 
 
+ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def fit(line: str, cols: int) -> str:
+    """The line cut to the terminal's width (a wrapped line would shift the redraw);
+    a line that must be cut loses its colour, not its words."""
+    plain = ESCAPE.sub("", line)
+    return line if len(plain) <= cols else plain[:max(cols - 1, 0)] + "…"
+
+
 def _draw(out, lines: list[str], screen: bool) -> None:
     if not screen:
         out.write("\n".join(lines) + "\n\n")
@@ -132,6 +148,5 @@ def _draw(out, lines: list[str], screen: bool) -> None:
         import shutil
 
         cols = shutil.get_terminal_size().columns
-        fitted = [line[:cols] if "\x1b" not in line else line for line in lines]
-        out.write("\x1b[H" + "".join(f"{line}\x1b[K\n" for line in fitted) + "\x1b[J")
+        out.write("\x1b[H" + "".join(f"{fit(line, cols)}\x1b[K\n" for line in lines) + "\x1b[J")
     out.flush()
