@@ -1,5 +1,6 @@
 """budget usage (the "now" view) and budget watch (the live view, in a pseudo-terminal)."""
 
+import contextlib
 import glob
 import os
 import pty
@@ -168,20 +169,29 @@ def wait_exit(pid: int, timeout: float = 10) -> int | None:
     return None
 
 
-def spawn_watch(env, clock, *extra):
+@contextlib.contextmanager
+def watching(clock, *extra):
+    """`watch` in a child whose terminal is a pseudo-terminal: (pid, the master's fd)."""
     argv, environment = child(clock, "watch", "--no-fetch", *extra)
     pid, fd = pty.fork()
     if pid == 0:  # the child: the pty is its terminal
         os.execve(argv[0], argv, environment)
-    return pid, fd
+    try:
+        yield pid, fd
+    finally:
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        os.close(fd)
 
 
 @needs_faketime
 @pytest.mark.parametrize("key", [b"q", b"\x03"])
 def test_watch_in_a_pseudo_terminal_leaves_on_q_and_ctrl_c(env, clock, key):
     window_fixture(env, clock["now"])
-    pid, fd = spawn_watch(env, clock, "--interval", "1")
-    try:
+    with watching(clock, "--interval", "1") as (pid, fd):
         before = termios.tcgetattr(fd)
         first = read_until(fd, b"Costs are API-equivalent")
         assert b"\x1b[?1049h" in first and b"\x1b[?25l" in first  # alternate screen, cursor hidden
@@ -199,13 +209,6 @@ def test_watch_in_a_pseudo_terminal_leaves_on_q_and_ctrl_c(env, clock, key):
         assert b"\x1b[?25h\x1b[?1049l" in rest and b"Traceback" not in rest
         after = termios.tcgetattr(fd)
         assert after == before  # terminal settings restored
-    finally:
-        try:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-        except (ProcessLookupError, ChildProcessError):
-            pass
-        os.close(fd)
 
 
 @needs_faketime
@@ -275,8 +278,7 @@ def test_watch_takes_cbreak_back_after_ctrl_z(env, clock):
     """Stopped (Ctrl-Z) and continued: a shell hands the terminal back in line mode; watch
     takes cbreak again, so q still leaves without Enter."""
     window_fixture(env, clock["now"])
-    pid, fd = spawn_watch(env, clock, "--interval", "1")
-    try:
+    with watching(clock, "--interval", "1") as (pid, fd):
         before = termios.tcgetattr(fd)
         read_until(fd, b"Costs are API-equivalent")
         os.kill(pid, signal.SIGSTOP)
@@ -287,10 +289,3 @@ def test_watch_takes_cbreak_back_after_ctrl_z(env, clock):
         os.write(fd, b"q")
         read_until(fd, b"\x1b[?1049l", timeout=10)
         assert wait_exit(pid) == 0 and termios.tcgetattr(fd) == before
-    finally:
-        try:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-        except (ProcessLookupError, ChildProcessError):
-            pass
-        os.close(fd)
