@@ -179,10 +179,11 @@ def watching(clock, *extra):
     try:
         yield pid, fd
     finally:
-        try:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-        except (ProcessLookupError, ChildProcessError):
+        try:  # only a child not reaped yet is still ours to kill (a reaped pid can be reused)
+            if os.waitpid(pid, os.WNOHANG) == (0, 0):
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+        except ChildProcessError:
             pass
         os.close(fd)
 
