@@ -550,14 +550,13 @@ def daily_by_model() -> dict:
     return out
 
 
-DAY_MS = 86_400_000
-
 
 def prune(cutoff_ms: int, history, force: bool = False) -> dict:
     """Drop the per-response rows of sessions whose last activity is before `cutoff_ms`
     (a UTC midnight), inside the index lock. Only rows the committed history holds
-    go: a session with a (UTC day, model) that `history()` ({(day, label): row},
-    history_file.read; called only when there is pruning to do) does not cover in full is kept, so reports lose nothing.
+    go: a session with a (UTC day, model) that `history()` ({(day, label): row} as
+    history_file.read gives; called only when there is something to prune) does not
+    cover in full is kept, so reports lose nothing.
     Whole session families (sharing a cost-state startTime) go together with their
     cost-state records, so no extra is recomputed against missing lines; the extras
     derived from them stay (a few rows per session), so reports keep what no line holds.
@@ -575,7 +574,7 @@ def prune(cutoff_ms: int, history, force: bool = False) -> dict:
     return out
 
 
-def _prune(con, cutoff_ms: int, history: dict) -> dict:
+def _prune(con, cutoff_ms: int, history) -> dict:
     last = {s: ts for s, ts in con.execute("SELECT session, max(ts_ms) FROM entries GROUP BY session")}
     for s, ts in con.execute("SELECT session, max(ts_ms) FROM cost_states GROUP BY session"):
         last[s] = max(ts, last.get(s, ts))
