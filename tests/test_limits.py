@@ -249,3 +249,19 @@ def test_the_session_start_hook_shows_the_limits(env, capsys, clock, monkeypatch
     context = json.loads(out)["hookSpecificOutput"]["additionalContext"]
     assert code == 0, out
     assert context.splitlines()[1] == "**Spend limits:** day $12.00/$10 (120%) EXCEEDED (API-equivalent estimate)", context
+
+
+@pytest.mark.skipif(FAKETIME is None, reason="faketime not installed")
+def test_the_briefs_today_starts_at_the_real_midnight_on_a_dst_day(tmp_path):
+    """New York, 8 March 2026 at 23:30 EDT: midnight was EST. A midnight taken with the
+    current offset (an hour late) would miss a response at 00:30 EST."""
+    spent, _ = boundary_case(tmp_path, "America/New_York", "2026-03-08 23:30:00")
+    env = dict(os.environ, TZ="America/New_York", HOME=str(tmp_path / "h"), AI_BUDGET_HOME=str(tmp_path / "b"),
+               AI_BUDGET_CACHE_DIR=str(tmp_path / "c"), CLAUDE_CONFIG_DIR=str(tmp_path / "claude"),
+               AI_BUDGET_API_BASE="http://127.0.0.1:9")
+    extra = [line(mid="dst", rid="dst", ts="2026-03-08T05:30:00.000Z", inp=0, out=5, session="dst")]  # 00:30 EST
+    write_session(tmp_path / "claude" / "projects", extra, session="dst")
+    proc = subprocess.run([FAKETIME, "2026-03-08 23:30:00", sys.executable, str(REPO / "scripts" / "budget.py"), "check",
+                           "--json", "--no-fetch"], env=env, capture_output=True, text=True, timeout=60)
+    data = json.loads(proc.stdout)
+    assert data["local"]["today"]["output_tokens"] == spent["daily"] + 5 == data["limits"]["periods"]["daily"]["spent"]

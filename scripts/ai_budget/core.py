@@ -101,8 +101,8 @@ def manual_balance(section: dict, now, name: str) -> dict:
 def _local(budget: dict, now, five: dict) -> dict:
     """What this machine's transcripts say about today and the current 5-hour window."""
     synced_prices(budget, now)
-    midnight = now.astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
-    out = {"today": _since(midnight), "window": None}
+    # The limits' local midnight: on a DST day it has another offset than now.
+    out = {"today": _since(limits.period_starts(now)["daily"]), "window": None}
     resets = parse_iso(five.get("resets_at"))
     if resets and resets > now:
         out["window"] = _since(resets - FIVE_HOURS)
@@ -173,8 +173,7 @@ def usage_summary(now) -> dict:
     reading places it) and this month, from the last reading (never fetched)."""
     budget = budget_file.load(paths.budget_file())
     out = _local(budget, now, utilisation.current(budget, now, allow_fetch=False).get("five_hour") or {})
-    first = now.astimezone().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    return {**out, "month": _since(first)}
+    return {**out, "month": _since(limits.period_starts(now)["monthly"])}
 
 
 def status(now, *, allow_fetch: bool = True) -> dict:
