@@ -39,8 +39,8 @@ def interval(value: str) -> float:
     return seconds
 
 
-class _Stop(Exception):
-    pass
+class _Stop(BaseException):
+    """SIGTERM, raised where the loop is (as KeyboardInterrupt, past any `except Exception`)."""
 
 
 def _stop(_signum, _frame):
@@ -74,7 +74,10 @@ def _wait_for_quit(fd, seconds: float) -> bool:
             return False
         # select, not sleep, with nothing to read too: under libfaketime a signal in sleep became an OSError.
         if select.select([] if fd is None else [fd], [], [], left)[0]:
-            got = os.read(fd, 64)
+            try:
+                got = os.read(fd, 64)
+            except OSError:  # the terminal went away (hung up): nothing left to watch on
+                return True
             if not got or any(k in got for k in QUIT_KEYS):
                 return True
     return False
