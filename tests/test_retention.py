@@ -190,3 +190,14 @@ def test_a_pruned_session_resumed_later_is_read_whole_again(env, capsys, clock):
     assert after["totals"]["outputTokens"] == before["totals"]["outputTokens"] + added
     assert after["totals"]["notInTranscript"] == before["totals"]["notInTranscript"]
     assert slots_match_entries()
+
+
+def test_set_retention_shrinks_the_index_file(env, capsys, clock):
+    now = clock["now"]
+    for n in range(40):  # enough old rows to fill pages
+        write_session(env.projects, [line(mid=f"o{n}-{i}", rid=f"o{n}-{i}", ts=ts(now - timedelta(days=100, minutes=i)),
+                                          session=f"o{n}") for i in range(100)], session=f"o{n}")
+    report(capsys)
+    size = index.db_path().stat().st_size
+    assert run_json(capsys, "set", "retention", "--days", "35")[1]["pruned"]["rows"] == 4000
+    assert index.db_path().stat().st_size < size / 2 and report(capsys)["totals"]["entries"] == 4000

@@ -551,7 +551,7 @@ def daily_by_model() -> dict:
 
 
 
-def prune(cutoff_ms: int, history, force: bool = False) -> dict:
+def prune(cutoff_ms: int, history, force: bool = False, vacuum: bool = False) -> dict:
     """Drop the per-response rows of sessions whose last activity is before `cutoff_ms`
     (a UTC midnight), inside the index lock. Only rows the committed history holds
     go: a session with a (UTC day, model) that `history()` ({(day, label): row} as
@@ -560,7 +560,8 @@ def prune(cutoff_ms: int, history, force: bool = False) -> dict:
     Whole session families (sharing a cost-state startTime) go together with their
     cost-state records, so no extra is recomputed against missing lines; the extras
     derived from them stay (a few rows per session), so reports keep what no line holds.
-    The triggers keep `slots` equal to what is left. Runs once per cutoff unless `force`."""
+    The triggers keep `slots` equal to what is left. Runs once per cutoff unless `force`;
+    `vacuum` gives the freed pages back to the file system (SQLite only reuses them)."""
     with locked(db_path()):
         con = connect()
         try:
@@ -569,6 +570,8 @@ def prune(cutoff_ms: int, history, force: bool = False) -> dict:
                     return {"sessions": 0, "rows": 0, "kept_uncovered": 0}
                 out = _prune(con, cutoff_ms, history)
                 _set_meta(con, "retention_cutoff", str(cutoff_ms))
+            if vacuum and out["rows"]:
+                con.execute("VACUUM")
         finally:
             con.close()
     return out
