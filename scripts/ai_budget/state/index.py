@@ -24,7 +24,7 @@ from ..errors import SourceUnavailable
 from ..sources import cost_state, transcripts
 from ..sources.dedup import Deduper
 from ..sources.transcripts import Entry
-from ..tokens import Totals, Usage, model_label
+from ..tokens import SYNTHETIC, Totals, Usage, model_label
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, inode INTEGER, size INTEGER, mtime_ns INTEGER,
@@ -598,7 +598,7 @@ def _prune(con, cutoff_ms: int, history) -> dict:
             (cutoff_ms,)):
         label = model_label(model, bool(fast))
         row = history.get((day, label)) if label else None
-        if (label is None and not total) or (row is not None and sum(row[1:5]) >= total):
+        if label is None or (row is not None and sum(row[1:5]) >= total):  # no label: kept below
             covered.add((day, model, fast))
     uncovered = {s for s, day, model, fast in con.execute(
         "SELECT DISTINCT session, strftime('%Y-%m-%d', ts_ms / 1000, 'unixepoch'), model, fast FROM entries "
@@ -607,16 +607,21 @@ def _prune(con, cutoff_ms: int, history) -> dict:
         if members & uncovered:
             uncovered |= members
     gone = sorted(old - uncovered)
-    rows = 0
+    rows, sessions = 0, 0
+    # Rows with no model label (<synthetic> API errors, no tokens) stay: the history has no row for them, and
+    # reports count them as responses.
+    labelled = f"coalesce(model, '') NOT IN ('', '{SYNTHETIC}')"
     for chunk in range(0, len(gone), 500):
         part = gone[chunk:chunk + 500]
         marks = ','.join('?' * len(part))
-        rows += con.execute(f"DELETE FROM entries WHERE session IN ({marks})", part).rowcount
+        sessions += con.execute(f"SELECT count(DISTINCT session) FROM entries WHERE session IN ({marks}) AND {labelled}",
+                                part).fetchone()[0]
+        rows += con.execute(f"DELETE FROM entries WHERE session IN ({marks}) AND {labelled}", part).rowcount
         con.execute(f"DELETE FROM cost_states WHERE session IN ({marks})", part)
         # Their files, unchanged, are not read again; one that grows (a session resumed after the cutoff) is
         # read again from the start, so its lines and cost-state records are whole again.
         con.execute(f"UPDATE files SET print = NULL WHERE session IN ({marks})", part)
-    return {"sessions": len(gone), "rows": rows, "kept_uncovered": len(old & uncovered)}
+    return {"sessions": sessions, "rows": rows, "kept_uncovered": len(old & uncovered)}
 
 
 def session_totals(project: str, session: str) -> tuple[Totals, float]:
