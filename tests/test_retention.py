@@ -16,11 +16,18 @@ from test_workflow import ts
 
 
 def sessions(env, now):
-    """Two sessions 100 and 120 days ago, one an hour ago."""
+    """Two sessions 100 and 120 days ago (the first with a <synthetic> API-error line), one an hour ago."""
     for name, when, out in (("old1", now - timedelta(days=100), 1_000), ("old2", now - timedelta(days=120), 2_000),
                             ("new", now - timedelta(hours=1), 40)):
-        write_session(env.projects, [line(mid=f"{name}-{i}", rid=f"{name}-{i}", ts=ts(when + timedelta(minutes=i)),
-                                          out=out + i, session=name) for i in range(3)], session=name)
+        lines = [line(mid=f"{name}-{i}", rid=f"{name}-{i}", ts=ts(when + timedelta(minutes=i)), out=out + i, session=name)
+                 for i in range(3)]
+        if name == "old1":
+            lines.append(line(mid="err", ts=ts(when + timedelta(minutes=5)), inp=0, out=0, model="<synthetic>", session=name))
+        write_session(env.projects, lines, session=name)
+
+
+def labelled_sessions() -> set:
+    return {e.session for e, _ in index.entries() if e.model != "<synthetic>"}
 
 
 def slots_match_entries() -> bool:
@@ -58,7 +65,8 @@ def test_set_retention_prunes_what_the_history_holds(env, capsys, clock):
     code, data, err = run_json(capsys, "set", "retention", "--days", "90")
     assert code == 0 and data["retention"] == {"days": 90}
     assert data["pruned"] == {"sessions": 2, "rows": 6, "kept_uncovered": 0}
-    assert {e.session for e, _ in index.entries()} == {"new"} and slots_match_entries()
+    assert labelled_sessions() == {"new"} and slots_match_entries()
+    assert [e.model for e, _ in index.entries(session="old1")] == ["<synthetic>"]  # kept: history has no row for it
     assert (env.budget / "history" / "testbox.tsv").exists()
     last = subprocess.run(["git", "-C", str(env.budget), "log", "-1", "--format=%s"], capture_output=True, text=True)
     assert last.stdout.startswith("history: testbox usage through")  # committed, as report --save does
@@ -86,7 +94,7 @@ def test_the_sync_prunes_once_a_day_and_only_what_history_holds(env, capsys, clo
     run_json(capsys, "report", "daily", "--save")
     clock["now"] = now + timedelta(days=2)
     assert report(capsys) == before
-    assert {e.session for e, _ in index.entries()} == {"new"} and slots_match_entries()
+    assert labelled_sessions() == {"new"} and slots_match_entries()
 
 
 def test_retention_with_a_malformed_history_changes_nothing(env, capsys, clock):
@@ -97,13 +105,13 @@ def test_retention_with_a_malformed_history_changes_nothing(env, capsys, clock):
     (env.budget / "history" / "testbox.tsv").write_text("garbage\n")
     code, _, err = run(capsys, "set", "retention", "--days", "90")
     assert code == 2 and "testbox.tsv: line 1" in err and len(err.strip().splitlines()) == 1
-    assert not (env.budget / "budget.json").exists() and len(index.entries()) == 9
+    assert not (env.budget / "budget.json").exists() and len(index.entries()) == 10
     # Set by hand with the history still malformed: the sync keeps every row and says why.
     data = budget_file.default_budget()
     data["retention"] = {"days": 90}
     (env.budget / "budget.json").write_text(json.dumps(data))
     code, _, err = run(capsys, "usage")
-    assert code == 0 and "retention: nothing pruned" in err and len(index.entries()) == 9
+    assert code == 0 and "retention: nothing pruned" in err and len(index.entries()) == 10
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "34", "abc", "1.5", "40000", ""])
