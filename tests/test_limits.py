@@ -143,6 +143,7 @@ def test_status_exit_codes(env, capsys, clock, today_usd, status, code):
     assert got == code and daily["status"] == status and daily["spent"] == pytest.approx(today_usd, abs=0.001)
     assert data["ok"] is True  # the command succeeded; the code carries the status
     assert data["limits"]["exit_code"] == code and data["limits"]["status"] == status
+    assert datetime.fromisoformat(daily["since"]) <= clock["now"] < datetime.fromisoformat(daily["resets_at"])
 
 
 def test_status_without_limits_exits_0(env, capsys, clock):

@@ -127,8 +127,9 @@ def spend_limits(budget: dict, now) -> dict:
             spent[period] = limits.amount(lim, got["cost_usd"], got["tokens"])
             unpriced = max(unpriced, got["unpriced"])
     evaluated = limits.evaluate(lim, spent)
+    ends = limits.period_ends(now) if evaluated else {}
     for period, e in evaluated.items():
-        e["since"] = starts[period].isoformat()
+        e.update(since=starts[period].isoformat(), resets_at=ends[period].isoformat())
     status = limits.worst(evaluated)
     return {"status": status, "exit_code": limits.EXIT_CODES[status], "unit": lim["unit"],
             "warn_at": lim["warn_at"], "critical_at": lim["critical_at"], "periods": evaluated,
