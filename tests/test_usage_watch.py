@@ -290,3 +290,10 @@ def test_watch_takes_cbreak_back_after_ctrl_z(env, clock):
         os.write(fd, b"q")
         read_until(fd, b"\x1b[?1049l", timeout=10)
         assert wait_exit(pid) == 0 and termios.tcgetattr(fd) == before
+
+
+def test_watch_says_when_the_reading_predates_the_reset(env, capsys, clock):
+    window_fixture(env, clock["now"])
+    clock["now"] += timedelta(hours=4)  # the window reset an hour ago; no reading since
+    out = run(capsys, "watch", "--once", "--no-fetch")[1]
+    assert "[" + "?" * 30 + "] n/a  the last reading (40%) is from before the reset at" in out and "ago)" in out
