@@ -4,6 +4,7 @@ committed history stands in for them, so reports still cover those days."""
 import json
 import shutil
 import subprocess
+import sys
 from datetime import timedelta
 
 import pytest
@@ -209,3 +210,27 @@ def test_set_retention_shrinks_the_index_file(env, capsys, clock):
     size = index.db_path().stat().st_size
     assert run_json(capsys, "set", "retention", "--days", "35")[1]["pruned"]["rows"] == 4000
     assert index.db_path().stat().st_size < size / 2 and report(capsys)["totals"]["entries"] == 4000
+
+
+def test_pruning_while_other_runs_sync_stays_exact(env, capsys, clock):
+    """set retention and three report runs at once (children, the real clock: the sessions
+    are placed against it): one prune, every sync under the index lock, slots exact."""
+    from datetime import datetime, timezone
+
+    from conftest import REPO
+
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    clock["now"] = now
+    sessions(env, now)
+    before = report(capsys)
+    cmd = [sys.executable, str(REPO / "scripts" / "budget.py")]
+    procs = [subprocess.Popen(cmd + ["report", "daily", "--json", "--tz", "UTC"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE) for _ in range(3)]
+    procs.append(subprocess.Popen(cmd + ["set", "retention", "--days", "90", "--json"], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE))
+    outs = [p.communicate(timeout=60) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], [o[1] for o in outs]
+    assert json.loads(outs[-1][0])["pruned"]["rows"] == 6
+    for out, _err in outs[:3]:
+        assert rounded(json.loads(out))["totals"] == before["totals"]  # before or after the prune: the same
+    assert labelled_sessions() == {"new"} and slots_match_entries() and report(capsys) == before
