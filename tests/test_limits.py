@@ -33,6 +33,13 @@ def test_status_thresholds(pct, status):
     assert got["status"] == status and got["limit"] == 10 and got["unit"] == "usd"
 
 
+def test_a_shown_share_never_reaches_a_threshold_the_status_has_not():
+    near = limits.evaluate(LIMITS, {"daily": 7.9996, "weekly": 47.4999, "monthly": 199.999})
+    assert [(near[p]["pct"], near[p]["status"]) for p in limits.PERIODS] == \
+        [(79.9, "ok"), (94.9, "warning"), (99.9, "critical")]
+    assert limits.describe("daily", near["daily"]) == "day $8.00/$10 (79%)"
+
+
 def test_evaluate_worst_compact_and_crossings():
     assert limits.evaluate({**LIMITS, "daily": None, "weekly": None, "monthly": None}, {"daily": 99}) == {}
     assert limits.worst({}) == "ok" and limits.compact({}) == ""
@@ -167,7 +174,7 @@ def test_check_and_the_brief_show_the_limits(env, capsys, clock):
     assert periods["daily"]["status"] == "critical" and periods["daily"]["spent"] == pytest.approx(9.6, abs=0.001)
     assert periods["monthly"]["status"] == "ok" and "weekly" not in periods
     _, out, _ = run(capsys, "check", "--no-fetch")
-    assert "Limits   day $9.60/$10 (96%) CRITICAL; month $9.60/$1,000 (1%) ok (API-equivalent estimate)" in out
+    assert "Limits   day $9.60/$10 (96%) CRITICAL; month $9.60/$1,000 (0%) ok (API-equivalent estimate)" in out  # floored: 0.96 %
     _, md, _ = run(capsys, "check", "--no-fetch", "--markdown")
     lines = md.splitlines()
     assert lines[1].startswith("**Spend limits:** day $9.60/$10 (96%) CRITICAL")  # right after Claude

@@ -81,7 +81,8 @@ def evaluate(limits: dict, spent: dict[str, float]) -> dict[str, dict]:
             continue
         used = spent.get(period) or 0
         pct = used / limit * 100
-        out[period] = {"limit": limit, "spent": round(used, 4), "pct": round(pct, 1),
+        # Floored, so a shown share never reaches a threshold the status has not (79.96 % is 79.9, ok).
+        out[period] = {"limit": limit, "spent": round(used, 4), "pct": int(pct * 10) / 10,
                        "status": status_of(pct, warn_at, critical_at), "unit": unit}
     return out
 
@@ -119,7 +120,7 @@ def describe(period: str, e: dict) -> str:
     """One period for a line of text: "day $4.10/$10 (41%)"."""
     unit = e.get("unit", "usd")
     tail = " tokens" if unit == "tokens" else ""
-    return f"{LABELS[period]} {_spent(e['spent'], unit)}/{quantity(e['limit'], unit)}{tail} ({e['pct']:.0f}%)"
+    return f"{LABELS[period]} {_spent(e['spent'], unit)}/{quantity(e['limit'], unit)}{tail} ({int(e['pct'])}%)"
 
 
 def compact(evaluated: dict[str, dict]) -> str:
