@@ -127,9 +127,9 @@ def test_old_files_load_and_bad_limits_are_named(env, capsys):
 # ---------------------------------------------------------------- status, check, the brief
 
 def write_spend(env, clock, today_usd: float, earlier_usd: float = 0.0):
-    """A session an hour ago costing `today_usd`, and one at local midnight's minute costing `earlier_usd`."""
+    """A session an hour ago costing `today_usd`, and one a minute after local midnight costing `earlier_usd`."""
     now = clock["now"]
-    midnight = now.astimezone().replace(hour=0, minute=1)
+    midnight = limits.period_starts(now)["daily"] + timedelta(minutes=1)  # replace(hour=0) is wrong on a DST day
     write_session(env.projects, [line(mid="t1", rid="t1", ts=ts(now - timedelta(hours=1)), inp=0, out=spend(today_usd))],
                   session="today")
     if earlier_usd:

@@ -68,15 +68,18 @@ def test_usage_json_today_week_month(env, capsys, clock):
         assert p["days"] == (now.astimezone().date() - starts[period].date()).days + 1
         assert p["daily_avg_usd"] == pytest.approx(p["cost_usd"] / p["days"], abs=1e-4)
     today = data["daily"]
-    # Opus 4.5 output at $25/M, Sonnet 4.5 at $15/M.
-    assert today["cost_usd"] == pytest.approx(120_000 * 15e-6 + 50_000 * 25e-6)
-    assert today["top_models"][0] == {"name": "claude-sonnet-4-5", "cost_usd": pytest.approx(1.8)}
+    # Opus 4.5 output at $25/M (a2, 50,000 tokens, always today), Sonnet 4.5 at $15/M (the rest; on a
+    # Monday or the 1st the week's or month's first response is today's too).
+    sonnet = (expected(starts, now)["daily"][0] - 50_000) * 15e-6
+    assert today["cost_usd"] == pytest.approx(sonnet + 50_000 * 25e-6)
+    assert today["top_models"] == [{"name": "claude-sonnet-4-5", "cost_usd": pytest.approx(sonnet)},
+                                   {"name": "claude-opus-4-5", "cost_usd": pytest.approx(1.25)}]
     assert [p["name"] for p in today["top_projects"]] == ["-home-me-web", "-home-me-notes"]
     assert data["limits"]["periods"]["daily"]["status"] == "exceeded"
     assert "API-equivalent" in data["note"]
     _, text, _ = run(capsys, "usage")
     assert "today" in text and "this week" in text and "this month" in text and "Top models, today:" in text
-    assert "day $3.05/$2 (152%) EXCEEDED" in text
+    assert f"day ${today['cost_usd']:.2f}/$2 ({int(today['cost_usd'] / 2 * 100)}%) EXCEEDED" in text
 
 
 def test_usage_writes_nothing_once_the_index_is_warm(env, capsys, clock):
