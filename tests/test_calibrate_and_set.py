@@ -30,7 +30,7 @@ def test_brief_counts_only_samples_that_fed_the_average():
     entry = calibration.add_sample(budget_file.empty_calibration("per card"), 10, 20.0, 1000)
     entry = calibration.add_sample(entry, 5, None, 400)  # an untrusted delta: tokens only
     task = backlog.Task(section="", tag="H", text="Cards", task_type="flashcard", units=5, line_no=1, raw="")
-    assert planner.estimate(task, {"flashcard": entry})["basis"] == "calibrated: 1 sample"
+    assert planner.estimate(task, {"flashcard": entry})["basis"] == "calibrated: 2.00 %/card, 1 sample"
     assert entry["token_samples"] == 2 and entry["avg_output_tokens"] == 93
 
 

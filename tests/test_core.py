@@ -40,7 +40,9 @@ def test_reading_the_brief_summary_and_measure_writes_nothing(env, capsys, clock
     brief = core.brief(now, allow_fetch=False, session_id="s1")
     summary = core.usage_summary(now)
     measure = core.session_measure("s1", now, allow_fetch=False)
+    estimate = core.task_estimate(now, task_type="feature", units=1, tier=None, allow_fetch=False)
     assert files(env.root) == before
+    assert estimate["used_5h_pct"] == 26.0 and "this machine's last 30 days" in estimate["usd_basis"]
     assert brief["session"] == {"id": "s1", "transcript": str(env.projects / "-home-me-proj" / "s1.jsonl")}
     assert brief["claude"]["five_hour"]["util"] == 26.0 and brief["backlog"]
     assert summary["today"]["output_tokens"] == summary["month"]["output_tokens"] == 600

@@ -269,18 +269,23 @@ def test_a_history_file_that_is_not_utf8_does_not_fail_the_log(env, capsys, cloc
     assert (env.budget / "history" / "testbox.tsv").read_bytes() == b"\xff\xfe broken\n"
 
 
-def test_a_log_retried_after_a_kill_counts_once(env, capsys, clock, monkeypatch):
+def killed_log(monkeypatch, capsys, *argv) -> int:
+    """A `log --no-fetch --no-commit` killed after budget.json, before the start moved on."""
     from ai_budget.state import session_state
+    real = session_state.mark_logged
+    monkeypatch.setattr(session_state, "mark_logged", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
+    code = run(capsys, "log", "--no-fetch", "--no-commit", *argv)[0]
+    monkeypatch.setattr(session_state, "mark_logged", real)
+    return code
+
+
+def test_a_log_retried_after_a_kill_counts_once(env, capsys, clock, monkeypatch):
     t0 = clock["now"]
     snapshot(env, 10.0, t0)
     run(capsys, "check", "--no-fetch", "--session", "s1")
     clock["now"] = t0 + timedelta(minutes=2)
     snapshot(env, 16.0, clock["now"])
-    real = session_state.mark_logged
-    monkeypatch.setattr(session_state, "mark_logged", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
-    # killed after budget.json, before the start moved on
-    assert run(capsys, "log", "--no-fetch", "--task", "feature:2", "--session", "s1", "--no-commit")[0] != 0
-    monkeypatch.setattr(session_state, "mark_logged", real)
+    assert killed_log(monkeypatch, capsys, "--task", "feature:2", "--session", "s1") != 0
     clock["now"] = t0 + timedelta(minutes=3)
     snapshot(env, 17.0, clock["now"])
     code, data, err = run_json(capsys, "log", "--no-fetch", "--task", "feature:2", "--session", "s1", "--no-commit")

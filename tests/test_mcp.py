@@ -192,13 +192,15 @@ def test_every_read_tool_and_resource(state, server):
     assert len(json.dumps(data)) < 4000  # compact: it is what the model reads
 
     est = server.call("estimate_task_cost", {"complexity": "simple", "files": 20})["structuredContent"]
-    assert est["estimate_pct"] == 35.0 and est["basis"] == "default for a complex task touching 20 files"
+    # the simple tier's 1,000–2,500 output tokens × 3.00 for 20 files, at 250 tokens per 1 % (no calibration yet)
+    assert est["estimate_pct"] == 21.0 and est["range_pct"] == [12.0, 30.0]
+    assert est["basis"] == "simple tier: 1,000–2,500 output tokens × 3.00 for 20 files"
     assert est["headroom_pct"] == 70.0 and est["fits_before_reset"] is True and est["api_equivalent_usd"] > 0
     assert run_cli("calibrate", "--add-type", "parser", "--unit", "per file")[0].returncode == 0
     assert run_cli("calibrate", "parser", "2", "50")[0].returncode == 0
     calibrated = server.call("estimate_task_cost", {"task_type": "parser", "units": 4})["structuredContent"]
     assert calibrated["estimate_pct"] == 100.0 and calibrated["fits_before_reset"] is False
-    assert calibrated["basis"] == "calibrated 'parser': 1 sample(s), 2 unit(s)"
+    assert calibrated["basis"] == "calibrated: 25.00 %/file, 1 sample"
 
     history = server.call("get_usage_history", {"days": 2})["structuredContent"]
     assert len(history["days"]) == 1 and history["days"][0]["output_tokens"] == 2000

@@ -35,7 +35,7 @@ def test_calibrated_estimate_and_checkpoint():
     tasks = backlog.parse("[H] Cards (flashcard x15)\n[M] Dash (feature x1)\n[L] css\n")
     p = planner.plan(tasks, CAL, used_5h=80.0, weekly_used=30.0, alternatives=["Copilot"])
     cards = p["estimates"][0]
-    assert cards["estimate_pct"] == round(89.5 / 35 * 15, 1) and cards["basis"] == "calibrated: 2 samples"
+    assert cards["estimate_pct"] == round(89.5 / 35 * 15, 1) and cards["basis"] == "calibrated: 2.56 %/card ± ?, 2 samples"
     assert p["start"]["text"] == "Dash" and p["estimates"][1]["basis"].startswith("tag estimate")
     cp = p["checkpoint"]  # the dashboard (15 %) starts; 5 % is left for cards at 2.56 % each
     assert cp["fits_units"] == 1 and cp["stop_at_pct"] == pytest.approx(95 + 89.5 / 35, abs=0.1)

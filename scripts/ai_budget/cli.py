@@ -65,13 +65,18 @@ def build_parser() -> Parser:
     p.add_argument("--list", action="store_true", help="list the task types")
 
     p = sub.add_parser("report", parents=[common], help="usage history (API-equivalent cost)")
-    p.add_argument("kind", choices=["daily", "weekly", "monthly", "session", "blocks", "models", "projects"])
+    p.add_argument("kind", choices=["daily", "weekly", "monthly", "session", "blocks", "models", "projects",
+                                    "tools", "agents", "skills", "accuracy"])
     p.add_argument("--since", metavar="DATE")
     p.add_argument("--until", metavar="DATE")
     p.add_argument("--tz", metavar="ZONE", help="IANA time zone for day buckets (default: local)")
     p.add_argument("--project", metavar="NAME", help="only this project folder")
     p.add_argument("--breakdown", action="store_true", help="per-model rows")
     p.add_argument("--save", action="store_true", help="update and commit this machine's history/ file")
+
+    p = sub.add_parser("optimize", parents=[common], help="findings from your own counts, with estimated savings")
+    p.add_argument("--since", metavar="DATE", help="from this day (default: the last 30 days)")
+    p.add_argument("--tz", metavar="ZONE", help="IANA time zone for --since (default: local)")
 
     for name, text in (("statusline", "Claude Code statusLine command (reads its JSON on stdin)"),
                        ("hook", "Claude Code hook handler: session-start, user-prompt-submit, pre-tool-use, stop, session-end")):
@@ -86,6 +91,14 @@ def build_parser() -> Parser:
     p = sub.add_parser("watch", parents=[session], help="live view: 5-hour gauge, burn rate, today against its limit (q to quit)")
     p.add_argument("--interval", metavar="S", default="5", help="seconds between redraws (default 5, at least 1)")
     p.add_argument("--once", action="store_true", help="print one frame and exit")
+
+    p = sub.add_parser("estimate", parents=[common], help="a task's cost before it starts: % of the 5-hour window, $")
+    p.add_argument("task", metavar="TYPE|DESCRIPTION", help="a calibration task type, or what the task is (not stored)")
+    p.add_argument("units", nargs="?", metavar="xN", help="units of the task type (x15)")
+    p.add_argument("--tier", metavar="TIER", help="trivial, simple, moderate, complex or massive (default: calibration)")
+    p.add_argument("--files", metavar="N", help="files it reads and edits")
+    p.add_argument("--reads", metavar="N", help="files it only reads")
+    p.add_argument("--no-fetch", action="store_true", help="do not call the usage API")
 
     p = sub.add_parser("backlog", parents=[common], help="open backlog tasks with estimated cost")
     p.add_argument("--short", action="store_true", help="task lines only")

@@ -13,6 +13,7 @@ sync). With `allow_fetch=False` and a warm index nothing at all is written.
     status(now, *, allow_fetch=True) -> dict
     live(now, *, allow_fetch=True, session_id=None) -> dict
     session_measure(session_id, now, *, allow_fetch=True) -> dict
+    task_estimate(now, *, task_type, units, tier, files, reads, allow_fetch=True) -> dict
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from . import notices, paths
-from .analysis import limits, pace, periods, planner
+from .analysis import estimate, limits, pace, periods, planner
 from .analysis.session_delta import five_hour_delta, is_pct
 from .analysis.totals import summarize
 from .sources import backlog, cost_state, transcripts, utilisation
@@ -228,6 +229,42 @@ def usage_now(now) -> dict:
             "limits": spend_limits(budget, now),
             "note": "API-equivalent estimates at list prices of transcript lines (as ccusage counts them); "
                     "a subscription is billed by plan"}
+
+
+# ---------------------------------------------------------------- a task's estimate
+
+PRICE_DAYS = 30  # the recent usage whose cost per output token prices an estimate
+
+
+def usd_per_output_token(budget: dict, now) -> tuple[float, str]:
+    """This machine's API-equivalent cost per output token over the last PRICE_DAYS days
+    (input and cache reads included), else the newest Sonnet's list price for output alone."""
+    prices = synced_prices(budget)
+    tokens, cost, unpriced = index.totals_since(int((now - timedelta(days=PRICE_DAYS)).timestamp() * 1000))
+    if tokens.output > 0 and cost > 0:
+        return cost / tokens.output, (f"${cost / tokens.output * 1000:.3f} per 1,000 output tokens, this machine's "
+                                      f"last {PRICE_DAYS} days with input and cache"
+                                      + (f" ({unpriced:,} unpriced responses count as $0: a lower bound)" if unpriced else ""))
+    model = prices.newest("sonnet")
+    rate = prices.cost(model, int(now.timestamp() * 1000), 0, 1_000_000, 0, 0, 0) / 1_000_000
+    return rate, f"{model} list price of the output tokens alone (no local usage yet): a lower bound"
+
+
+def task_estimate(now, *, task_type: str | None, units: int | None, tier: str | None, files: int = 0, reads: int = 0,
+                  allow_fetch: bool = True) -> dict:
+    """`budget estimate`: a task's % of the 5-hour window, output tokens and API-equivalent
+    dollars, and whether it fits before the reset (analysis/estimate.py). Writes nothing
+    but the caches, as brief does."""
+    budget = budget_file.load(paths.budget_file())
+    util = utilisation.current(budget, now, allow_fetch=allow_fetch)
+    used = used_5h(util)
+    out = estimate.estimate(task_type=task_type, n_units=units, tier_name=tier, files=files, reads=reads,
+                            calibration=budget["calibration"], claude=budget["claude"], used_5h=used,
+                            usd_per_token=usd_per_output_token(budget, now))
+    five = util.get("five_hour") or {}
+    out["utilisation"] = {"source": util["source"], "observed_at": util["observed_at"], "stale": util["stale"], "age_s": util.get("age_s"),
+                          "problem": util.get("problem"), "resets_at": None if five.get("reset_since") else five.get("resets_at")}
+    return out
 
 
 # ---------------------------------------------------------------- a session's measure

@@ -112,6 +112,9 @@ def test_budget_log_runs_as_shipped_and_counts_the_session(user):
     assert {"responses": record["tokens"]["exchanges"], **{k: record["tokens"][k] for k in TOKEN_FIELDS}} == expected
     assert "session:" in subprocess.run(["git", "log", "-1", "--format=%s"], cwd=user.budget,
                                         capture_output=True, text=True).stdout
+    # The /budget-log turn's responses carry attributionSkill (2.1.328): `report skills` names the skill.
+    skills = {r["skill"]: r["entries"] for r in json.loads(user.budget_cli("report", "skills", "--json").stdout)["skills"]}
+    assert skills.get("budget-log", 0) >= 1
 
 
 def test_budget_log_after_asking_and_nothing_broader(user):
@@ -168,6 +171,16 @@ def test_tokens_and_reports_equal_the_ground_truth(user):
     for totals in (daily, sessions):
         assert (totals["inputTokens"], totals["outputTokens"], totals["cacheCreationTokens"], totals["cacheReadTokens"]) == \
                (whole["input_tokens"], whole["output_tokens"], whole["cache_creation_input_tokens"], whole["cache_read_input_tokens"])
+    # What used the tokens, from what 2.1.328 writes (attributionAgent, the Agent call): the breakdowns total daily.
+    keys = ("inputTokens", "outputTokens", "cacheCreationTokens", "cacheReadTokens")
+    named = {}
+    for kind, field in (("tools", "tool"), ("agents", "agent"), ("skills", "skill")):
+        rows = json.loads(user.budget_cli("report", kind, "--json").stdout)[kind]
+        assert [sum(r[k] for r in rows) for k in keys] == [daily[k] for k in keys], kind
+        named[kind] = {r[field]: r["entries"] for r in rows}
+    subagent = sum(1 for r in truth["responses"] if r["kind"] == "agent")
+    assert named["agents"]["general-purpose"] == subagent and "(unknown subagent)" not in named["agents"]
+    assert {"Bash", "Agent"} <= set(named["tools"]) and set(named["skills"]) == {"(none)"}
 
 
 def test_compaction_is_counted_apart_across_resume_and_fork(user):

@@ -8,6 +8,7 @@ per-session means gave 2.93 %/card for its own example; the true value is
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 
 from ..errors import BudgetError
@@ -45,12 +46,44 @@ def validate_sample(units, pct_delta, output_tokens=None) -> tuple[int, float, i
     return units_i, pct, tokens
 
 
+# Spread: each sample is a per-unit cost x = pct / units weighing `units`. Kept as the
+# sum of pct² / units (= Σ units · x²), so the weighted variance is exact, and a retried
+# log takes its sample out again by the same subtraction. None = unknown (a total
+# migrated from schema 4, which kept no squares): `calibrate --rebuild` recomputes it.
+SPREADS = (("pct_sq_total", "samples", "units_total", "pct_total"),
+           ("tokens_sq_total", "token_samples", "token_units_total", "output_tokens_total"))
+
+
+def spread(entry: dict, which: int = 0) -> float | None:
+    """Standard deviation of the per-unit cost between samples (weighted by units,
+    n/(n-1)-corrected so equal units give the usual sample sd); None below 2 samples
+    or when the sum of squares is unknown."""
+    sq_key, n_key, units_key, total_key = SPREADS[which]
+    sq, n, units = _square(entry, sq_key, n_key), entry.get(n_key) or 0, entry.get(units_key) or 0
+    if sq is None or n < 2 or not units:
+        return None
+    mean = entry[total_key] / units
+    return math.sqrt(max(0.0, sq / units - mean * mean) * n / (n - 1))
+
+
 def with_averages(entry: dict) -> dict:
     units = entry.get("units_total") or 0
     token_units = entry.get("token_units_total") or 0
     entry["avg_5h_pct"] = round(entry["pct_total"] / units, 4) if units else None
     entry["avg_output_tokens"] = round(entry["output_tokens_total"] / token_units) if token_units else None
+    sd_pct, sd_tokens = spread(entry, 0), spread(entry, 1)
+    entry["sd_5h_pct"] = None if sd_pct is None else round(sd_pct, 4)
+    entry["sd_output_tokens"] = None if sd_tokens is None else round(sd_tokens)
     return entry
+
+
+def _square(entry: dict, key: str, n_key: str):
+    """The sum of squares; a missing one is 0 with no samples, else unknown."""
+    return entry[key] if key in entry else (None if entry.get(n_key) else 0.0)
+
+
+def _add_square(old, count: int, value: float, units: int, ndigits: int):
+    return None if old is None else max(0.0, round(old + count * value * value / units, ndigits))
 
 
 def add_sample(entry: dict, units: int, pct_delta: float | None, output_tokens: int | None = None,
@@ -64,10 +97,15 @@ def add_sample(entry: dict, units: int, pct_delta: float | None, output_tokens: 
         new["samples"] = entry.get("samples", 0) + count
         new["units_total"] = entry.get("units_total", 0) + count * units
         new["pct_total"] = round(entry.get("pct_total", 0.0) + count * pct_delta, 6)
+        new["pct_sq_total"] = _add_square(_square(entry, "pct_sq_total", "samples"), count, pct_delta, units, 6)
     if output_tokens is not None:
         new["token_samples"] = entry.get("token_samples", 0) + count
         new["token_units_total"] = entry.get("token_units_total", 0) + count * units
         new["output_tokens_total"] = entry.get("output_tokens_total", 0) + count * output_tokens
+        new["tokens_sq_total"] = _add_square(_square(entry, "tokens_sq_total", "token_samples"), count, output_tokens, units, 3)
+    for sq, n, *_ in SPREADS:
+        if new.get(n) == 0:  # no samples left: the sum of squares is known again
+            new[sq] = 0.0
     return with_averages(new)
 
 
@@ -98,6 +136,22 @@ def estimate_pct(entry: dict | None, units: int) -> float | None:
     if not entry or not entry.get("units_total"):
         return None
     return entry["pct_total"] / entry["units_total"] * units
+
+
+def per_unit_text(entry: dict) -> str:
+    """"2.57 %/card ± 0.40, 5 samples": the calibrated rate with its spread and count."""
+    unit = str(entry.get("unit") or "per unit").removeprefix("per ").strip() or "unit"
+    n, units = entry.get("samples", 0), entry.get("units_total") or 0
+    if not units:
+        return f"{entry.get('unit') or 'per unit'}, not calibrated yet"
+    sd = spread(entry)
+    if sd is not None:
+        plus = f" ± {sd:.2f}"
+    elif n >= 2:  # squares unknown (migrated from schema 4) until calibrate --rebuild
+        plus = " ± ?"
+    else:
+        plus = ""
+    return f"{entry['pct_total'] / units:.2f} %/{unit}{plus}, {n} sample{'s' if n != 1 else ''}"
 
 
 def require_type(calibration: dict, name: str) -> dict:

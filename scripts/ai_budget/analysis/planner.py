@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from ..sources.backlog import TAG_DEFAULT_PCT
-from .calibration import estimate_pct
+from .calibration import estimate_pct, per_unit_text, spread
 
 LOW_HEADROOM_PCT = 20.0
 
@@ -14,9 +14,10 @@ LOW_HEADROOM_PCT = 20.0
 def estimate(task, calibration: dict) -> dict:
     entry = calibration.get(task.task_type) if task.task_type else None
     pct = estimate_pct(entry, task.units) if task.units else None
+    sd = None
     if pct is not None:
-        per_unit = entry["pct_total"] / entry["units_total"]
-        basis = f"calibrated: {entry['samples']} sample{'s' if entry['samples'] != 1 else ''}"
+        per_unit, sd = entry["pct_total"] / entry["units_total"], spread(entry)
+        basis = f"calibrated: {per_unit_text(entry)}"
     else:
         pct, per_unit = TAG_DEFAULT_PCT[task.tag], None
         basis = "tag estimate"
@@ -28,6 +29,11 @@ def estimate(task, calibration: dict) -> dict:
         "section": task.section, "tag": task.tag, "text": task.text, "task_type": task.task_type,
         "units": task.units, "line": task.line_no, "estimate_pct": round(pct, 1),
         "per_unit_pct": round(per_unit, 3) if per_unit else None, "basis": basis,
+        # ± one standard deviation of the sessions' per-unit cost, times the units
+        "range_pct": [round(max(0.0, pct - sd * task.units), 1), round(pct + sd * task.units, 1)] if sd is not None else None,
+        "calibrated": per_unit is not None, "samples": entry.get("samples", 0) if entry else 0,
+        "output_tokens": round(entry["avg_output_tokens"] * task.units)
+        if entry and task.units and entry.get("avg_output_tokens") is not None else None,
     }
 
 

@@ -54,6 +54,11 @@ class PriceTable:
         self.fingerprint = hashlib.sha256(blob).hexdigest()[:16]
         self._cache: dict = {}
 
+    def newest(self, family: str) -> str | None:
+        """The newest priced model of a family ('sonnet'), its version read from its digits."""
+        names = [m for m in self.models if family in m]
+        return max(names, key=lambda m: [int(x) for x in re.findall(r"\d+", m)], default=None)
+
     def period(self, model: str, ts_ms: int) -> dict | None:
         key = (model, ts_ms // 86_400_000)
         if key not in self._cache:  # every response of a day asks the same question
@@ -93,6 +98,11 @@ class PriceTable:
         if fast and not spec.get("fast"):
             usd *= float(spec.get("fast_multiplier", 1))
         return usd
+
+    def rates(self, model: str | None, ts_ms: int) -> Rates | None:
+        """USD per million tokens of a model on a day (base rates: no long-context or fast mode)."""
+        spec = self.period(model, ts_ms) if model else None
+        return _rates(spec) if spec else None
 
     def entry_cost(self, e) -> float | None:
         return self.cost(e.model if e.model != "<synthetic>" else None, e.ts_ms, e.input, e.output,

@@ -143,6 +143,85 @@ def _finish_extra(b: dict) -> dict:
     return {"source": "cost-state", **row}
 
 
+# ---------------------------------------------------------------- what used the tokens
+
+ATTRIBUTION = {"tools": ("tools", "tool"), "agents": ("agents", "agent"), "skills": ("skills", "skill")}
+NONE, MAIN, UNKNOWN_AGENT, UNATTRIBUTED = "(none)", "(main)", "(unknown subagent)", "(unattributed)"
+SPLIT_RULE = ("A response's tokens go to the tools it called, each name once. With k tools each gets the integer "
+              "part of 1/k of every token count and 1/k of its cost; the first name alphabetically also gets the "
+              "remainder, so the rows' token counts add up exactly to the totals, which are report daily's (costs to "
+              "within rounding).")
+ATTRIBUTION_RULES = {
+    "tools": SPLIT_RULE + f" {NONE}: responses that called no tool.",
+    "agents": (f"A response made by a subagent goes to the subagent's type, whole; {MAIN}: the session's own agent; "
+               f"{UNKNOWN_AGENT}: a subagent or side chain whose type no line names; (compaction): the agent "
+               "/compact ran in."),
+    "skills": (f"A response goes, whole, to the skill it ran under (a /command or the Skill tool loaded it), or, for "
+               f"the response that called the Skill tool, to the skill it asked for; {NONE}: no skill."),
+}
+UNATTRIBUTED_RULE = f"{UNATTRIBUTED}: days only a history file holds (another machine, or transcripts since deleted)."
+
+
+def names_of(kind: str, tools: str | None, skill: str | None, agent: str | None, subagent: bool) -> list[str]:
+    """What a response is attributed to, as report `kind` counts it."""
+    if kind == "tools":
+        return tools.split(",") if tools else [NONE]
+    if kind == "skills":
+        return [skill or NONE]
+    return [agent or (UNKNOWN_AGENT if subagent else MAIN)]
+
+
+def split(value: int, parts: int) -> list[int]:
+    """`value` in `parts` integer shares that add up to it: the remainder goes to the first."""
+    share, rest = divmod(value, parts)
+    return [share + rest] + [share] * (parts - 1)
+
+
+def attribution(kind: str, rows, history, tz: tzinfo, since: str | None = None, until: str | None = None,
+                project: str | None = None) -> dict:
+    """rows: index.attributed() tuples; history: [Usage] the index cannot give (unattributed).
+    since/until: inclusive YYYY-MM-DD in `tz`, as build()."""
+    field_list, field = ATTRIBUTION[kind]
+    groups: dict[str, dict] = {}
+    totals = _bucket()
+    days: dict[int, str] = {}
+
+    def wanted(ts_ms: int, proj: str) -> bool:
+        slot = ts_ms - ts_ms % 900_000  # every zone's day starts on a quarter hour
+        day = days.get(slot)
+        if day is None:
+            day = days[slot] = key_of("daily", slot, tz)
+        return not ((since and day < since) or (until and day > until) or (project and proj != project))
+
+    for ts, model, fast, proj, session, inp, out, c5, c1, cread, cost, tools, skill, agent, subagent, _ref in rows:
+        if not wanted(ts, proj):
+            continue
+        unpriced = int(cost is None)
+        cost = cost or 0.0
+        _add(totals, Usage(ts, model, bool(fast), proj, session, 1, inp, out, c5 + c1, cread, cost, unpriced, ts, ts))
+        names = names_of(kind, tools, skill, agent, subagent)
+        k = len(names)
+        for name, *counts in zip(names, split(inp, k), split(out, k), split(c5 + c1, k), split(cread, k)):
+            _add(groups.setdefault(name, _bucket()), Usage(ts, model, bool(fast), proj, session, 1, *counts, cost / k,
+                                                           unpriced, ts, ts))
+    for u in history:
+        if wanted(u.ts_ms, u.project):
+            _add(totals, u)
+            _add(groups.setdefault(UNATTRIBUTED, _bucket()), u)
+    grand = totals["tokens"].total
+    out = []
+    for name, b in groups.items():
+        del b["_first"], b["_last"]
+        row = {field: name, **_finish(b)}
+        row["sharePct"] = round(100 * row["totalTokens"] / grand, 1) if grand else 0.0
+        out.append(row)
+    out.sort(key=lambda r: (-r["totalCost"], -r["totalTokens"], r[field]))
+    total = _finish(totals, breakdown=False)
+    total.pop("modelsUsed")
+    rule = ATTRIBUTION_RULES[kind] + (f" {UNATTRIBUTED_RULE}" if UNATTRIBUTED in groups else "")
+    return {field_list: out, "totals": total, "rule": rule, "costNote": COST_NOTE}
+
+
 # ---------------------------------------------------------------- 5-hour blocks
 
 def _floor_hour(ms: int) -> int:

@@ -6,8 +6,12 @@ never imports another: what two share lives here or below.
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from ..errors import BudgetError
 
 STDIN_LIMIT = 1 << 20
 STDIN_WAIT_S = 1.0  # Claude Code writes its JSON at once; a parent that never closes stdin must not hang us
@@ -24,8 +28,10 @@ class Result:
 def record_check(brief: dict, now, session_id: str | None) -> dict:
     """A check's writes, after core.brief: a reading newer than budget.json's goes
     into it, and the reading becomes the session's start (a session id given) or a
-    terminal check that a session started later adopts. Fills in `brief["session"]`."""
+    terminal check that a session started later adopts, with the backlog's estimates
+    (type, units, %, output tokens, basis, samples). Fills in `brief["session"]`."""
     from .. import core, paths
+    from ..analysis.accuracy import check_estimates
     from ..sources import utilisation
     from ..state import budget_file, session_state
     from ..timefmt import iso
@@ -36,7 +42,8 @@ def record_check(brief: dict, now, session_id: str | None) -> dict:
         with budget_file.update(path) as fresh:
             utilisation.record(fresh["claude"], util)
     trusted = util["source"] != "none" and not util["stale"] and core.used_5h(util) is not None
-    reading = session_state.snapshot(iso(now), util, trusted)
+    # The brief's estimates, so the log can set them beside what the session measured.
+    reading = {**session_state.snapshot(iso(now), util, trusted), "estimates": check_estimates(brief["backlog"]["estimates"])}
     if session_id:
         snapshot = session_state.record_start(session_id, {"session_id": session_id, "transcript": session["transcript"],
                                                            **reading})
@@ -85,3 +92,37 @@ def read_stdin(limit: int = STDIN_LIMIT, wait_s: float = STDIN_WAIT_S) -> str:
         chunks.append(chunk)
         size += len(chunk)
     return b"".join(chunks).decode("utf-8", errors="replace")
+
+
+# ---------------------------------------------------------------- --since, --until, --tz
+
+def parse_day(value: str | None, flag: str) -> str | None:
+    """A --since/--until day as YYYY-MM-DD (YYYYMMDD accepted); bad input is a BudgetError."""
+    if value is None:
+        return None
+    digits = value.replace("-", "")
+    if not re.fullmatch(r"\d{8}", digits):
+        raise BudgetError(f"{flag}: expected YYYY-MM-DD or YYYYMMDD, got {value!r}")
+    try:
+        datetime.strptime(digits, "%Y%m%d")
+    except ValueError:
+        raise BudgetError(f"{flag}: {value!r} is not a calendar date") from None
+    return f"{digits[:4]}-{digits[4:6]}-{digits[6:]}"
+
+
+def zone(name: str | None):
+    if not name:
+        return datetime.now().astimezone().tzinfo
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # here: the status line and hooks never need it
+
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise BudgetError(f"--tz: unknown time zone {name!r} (use an IANA name like Europe/Berlin or UTC)") from None
+
+
+def day_ms(day: str | None, tz, shift_days: int = 0) -> int | None:
+    """Epoch ms of local midnight starting `day`, moved by whole days; None for no day."""
+    if day is None:
+        return None
+    return int((datetime.fromisoformat(day).replace(tzinfo=tz) + timedelta(days=shift_days)).timestamp() * 1000)

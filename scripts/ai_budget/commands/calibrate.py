@@ -19,7 +19,8 @@ from . import Result
 def describe(name: str, entry: dict) -> str:
     lines = [f"Updated '{name}': {entry['samples']} sample(s)"]
     if entry.get("avg_5h_pct") is not None:
-        lines.append(f"  avg_5h_pct:        {entry['avg_5h_pct']:.2f}% {entry['unit']}  ({entry['units_total']} units)")
+        spread = f" ± {entry['sd_5h_pct']:.2f}" if entry.get("sd_5h_pct") is not None else ""
+        lines.append(f"  avg_5h_pct:        {entry['avg_5h_pct']:.2f}%{spread} {entry['unit']}  ({entry['units_total']} units)")
     if entry.get("avg_output_tokens") is not None:
         lines.append(f"  avg_output_tokens: {entry['avg_output_tokens']:,} {entry['unit']}")
     return "\n".join(lines)
@@ -29,8 +30,9 @@ def run(args, now) -> Result:
     path = paths.budget_file()
     if args.list:
         calibration = budget_file.load(path)["calibration"]
-        text = ", ".join(f"{n} ({e['unit']}, {e['samples']} sample{'s' if e['samples'] != 1 else ''})"
-                         for n, e in sorted(calibration.items()))
+        text = "\n".join(f"{n}: {cal.per_unit_text(e)}" for n, e in sorted(calibration.items()))
+        if any(e.get("samples", 0) >= 2 and e.get("pct_sq_total") is None for e in calibration.values()):
+            text += "\n± ?: the spread is unknown for totals from before schema 5; `calibrate --rebuild` recomputes it"
         return Result(data={"calibration": calibration}, text=text)
     if args.add_type:
         name = cal.valid_type_name(args.add_type)

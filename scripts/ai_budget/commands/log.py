@@ -17,6 +17,7 @@ from pathlib import Path
 
 from .. import core, paths
 from ..analysis import calibration as cal
+from ..analysis.accuracy import session_estimates
 from ..analysis.session_delta import split
 from ..atomic import locked, write_atomic
 from ..errors import BudgetError
@@ -125,6 +126,7 @@ def plan(m: dict, args, budget: dict, tasks: list[dict], copilot_used, moves: li
         "copilot": copilot_text, "gemini": args.gemini or str(budget["gemini"].get("status", "")).replace("_", " "),
         "tasks": parts,
         "calibration_tasks": calibration_tasks,
+        "estimates": session_estimates(start.get("estimates") if start else None, calibration_tasks),
         "calibration_text": [], "lessons": args.lesson or [], "next": args.next or [],
         "completed": [t.raw.strip() for t in moves],
     }
@@ -216,7 +218,8 @@ def calibration_text(before: dict, after: dict, tasks: list[dict]) -> list[str]:
     for t in tasks:
         old, new = before[t["type"]], after[t["type"]]
         if t["pct"] is not None and new["avg_5h_pct"] is not None:
-            out.append(f"{t['type']} {old['samples']}→{new['samples']} samples, avg now {new['avg_5h_pct']:.2f}%/unit")
+            spread = f" ± {new['sd_5h_pct']:.2f}" if new.get("sd_5h_pct") is not None else ""
+            out.append(f"{t['type']} {old['samples']}→{new['samples']} samples, avg now {new['avg_5h_pct']:.2f}%/unit{spread}")
         else:
             out.append(f"{t['type']} tokens only (5h delta not trusted; still {new['samples']} samples)")
     return out

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import select
 import signal
 import subprocess
@@ -22,10 +21,10 @@ from datetime import datetime, timedelta
 from typing import Callable
 
 from .. import core, notices, paths
-from ..analysis import pricing
+from ..analysis import offload, pricing
 from ..errors import BudgetError
-from ..sources.backlog import TAG_DEFAULT_PCT
 from ..state import budget_file
+from ..analysis.estimate import DEFAULT_TIER, TIERS
 from ..timefmt import now_utc
 from . import Result
 
@@ -36,10 +35,6 @@ INSTRUCTIONS = ("ai-budget tracks this user's Claude subscription limits (5-hour
                 "balances and a calibrated backlog. Call check_budget at the start of work, estimate_task_cost "
                 "before a large task, get_offload_recommendations when the window runs low, and log_usage when "
                 "the session's work is done.")
-TIER_PCT = {"trivial": 2.0, "simple": TAG_DEFAULT_PCT["L"], "moderate": TAG_DEFAULT_PCT["M"],
-            "complex": TAG_DEFAULT_PCT["H"], "massive": TAG_DEFAULT_PCT["X"]}
-# Many files touched is a bigger task than its description suggests: the tier is raised to at least this.
-FILES_TIER = ((40, "massive"), (15, "complex"), (5, "moderate"))
 
 
 class RpcError(Exception):
@@ -294,38 +289,26 @@ def check_budget(a: dict) -> tuple[dict, str]:
 
 
 def estimate_task_cost(a: dict) -> tuple[dict, str]:
-    b = brief()
+    """core.task_estimate: a calibrated type first, else the complexity tier (analysis/estimate.py)."""
     calibration = budget_file.load(paths.budget_file())["calibration"]
-    entry = calibration.get(a.get("task_type")) if a.get("task_type") else None
-    pct = None
-    if entry is not None and a.get("units") and entry.get("units_total"):
-        pct = entry["pct_total"] / entry["units_total"] * a["units"]
-        basis = f"calibrated '{a['task_type']}': {entry.get('samples', 0)} sample(s), {entry['units_total']} unit(s)"
-    if pct is None:
-        if a.get("task_type") and not a.get("complexity"):
-            known = ", ".join(sorted(calibration)) or "none"
-            state = "not calibrated yet" if entry is not None else "unknown"
-            raise ToolFault(f"task type '{a['task_type']}' is {state} (known: {known}); give a complexity tier instead")
-        tier = a.get("complexity", "moderate")
-        for at_least, bigger in FILES_TIER:
-            if a.get("files", 0) >= at_least and TIER_PCT[bigger] > TIER_PCT[tier]:
-                tier = bigger
-                break
-        pct = TIER_PCT[tier]
-        basis = f"default for a {tier} task" + (f" touching {a['files']} files" if a.get("files") else "")
-    used = core.used_5h(b["claude"])
-    headroom = 100.0 - (used or 0.0)
-    window = b["local"]["window"]
-    usd_per_pct = window["cost_usd"] / used if window and used else None
-    data = {"estimate_pct": round(pct, 1), "basis": basis,
-            "api_equivalent_usd": round(pct * usd_per_pct, 2) if usd_per_pct else None,
-            "usd_basis": "this window's local API-equivalent cost per % used" if usd_per_pct else None,
-            "used_5h_pct": used, "headroom_pct": round(max(0.0, headroom), 1),
-            "fits_before_reset": pct <= headroom if used is not None else None,
-            "resets_at": (b["claude"].get("five_hour") or {}).get("resets_at")}
+    name = a.get("task_type")
+    entry = calibration.get(name) if name else None
+    calibrated = entry is not None and bool(entry.get("units_total"))  # units default to 1
+    if name and not calibrated and not a.get("complexity"):
+        known = ", ".join(sorted(calibration)) or "none"
+        state = "not calibrated yet" if entry is not None else "unknown"
+        raise ToolFault(f"task type '{name}' is {state} (known: {known}); give a complexity tier instead")
+    e = core.task_estimate(now_utc(), task_type=name if entry is not None else None, units=a.get("units"),
+                           tier=None if calibrated else a.get("complexity", DEFAULT_TIER), files=a.get("files", 0))
+    data = {"estimate_pct": e["pct"]["mid"], "range_pct": [e["pct"]["low"], e["pct"]["high"]], "basis": e["basis"],
+            "output_tokens": e["output_tokens"] and e["output_tokens"]["mid"],
+            "api_equivalent_usd": e["api_equivalent_usd"] and e["api_equivalent_usd"]["mid"], "usd_basis": e["usd_basis"],
+            "used_5h_pct": e["used_5h_pct"], "headroom_pct": e["headroom_pct"],
+            "fits_before_reset": None if e["headroom_pct"] is None else e["pct"]["mid"] <= e["headroom_pct"],
+            "resets_at": e["utilisation"]["resets_at"]}
     fits = {True: "fits before the reset", False: "does not fit before the reset",
             None: "no utilisation reading to say whether it fits"}[data["fits_before_reset"]]
-    return data, f"about {data['estimate_pct']}% of the 5-hour window ({basis}); {fits}"
+    return data, f"about {data['estimate_pct']}% of the 5-hour window ({e['basis']}); {fits}"
 
 
 def cli_json(*argv: str) -> dict:
@@ -377,60 +360,13 @@ def get_usage_history(a: dict) -> tuple[dict, str]:
             f"{len(rows)} day(s) with usage since {since}: ${total} API-equivalent")
 
 
-# What a saving_pct is a share of: the two are not the same quantity.
-LIST_PRICE = "API-equivalent cost at list output prices (estimate)"
-THIS_WINDOW = "this 5-hour window's use"
-
-
-def family_models() -> dict:
-    """The newest priced model of each family (a version is its digits), for savings at list prices."""
-    models = pricing.load().models
-    out = {}
-    for family in ("opus", "sonnet", "haiku"):
-        names = [m for m in models if family in m]
-        if names:
-            newest = max(names, key=lambda m: [int(x) for x in re.findall(r"\d+", m)])
-            out[family] = models[newest][-1]
-    return out
-
-
 def get_offload_recommendations(a: dict) -> tuple[dict, str]:
     b = brief()
     plan, claude = b["backlog"], b["claude"]
     used = core.used_5h(claude)
     resets = (claude.get("five_hour") or {}).get("resets_at")
-    planned = a.get("planned_task_pct")
-    low = used is not None and (plan["headroom_pct"] < 20 or (planned or 0) > plan["headroom_pct"])
-    recs = []
-    prices = family_models()
-
-    def saving(dear, cheap):  # output price ratio: an estimate; how the plan weighs models is not published
-        if dear in prices and cheap in prices:
-            return round(100 * (1 - prices[cheap]["output"] / prices[dear]["output"]))
-        return None
-
-    if low or a.get("model") == "opus":
-        recs.append({"action": "switch_model", "from": "Opus", "to": "Sonnet", "saving_pct": saving("opus", "sonnet"),
-                     "saving_basis": LIST_PRICE, "reason": "Sonnet costs less per token at list prices"})
-    if a.get("simple"):
-        recs.append({"action": "switch_model", "from": "Sonnet", "to": "Haiku", "saving_pct": saving("sonnet", "haiku"),
-                     "saving_basis": LIST_PRICE, "reason": "simple work does not need a larger model"})
-    if planned and used is not None and planned > plan["headroom_pct"]:
-        recs.append({"action": "defer", "until": resets, "saving_pct": 100, "saving_basis": THIS_WINDOW,
-                     "reason": f"the planned {planned:.0f}% does not fit the {plan['headroom_pct']:.0f}% left"})
-    for e in plan["defer"]:
-        recs.append({"action": "defer", "task": e["text"], "until": resets, "estimate_pct": e["estimate_pct"],
-                     "reason": "does not fit what is left of this window"})
-    if plan["checkpoint"]:
-        cp = plan["checkpoint"]
-        recs.append({"action": "checkpoint", "task": cp["task"]["text"], "fits_units": cp["fits_units"],
-                     "stop_at_pct": cp["stop_at_pct"], "reason": "only part of it fits before the reset"})
-    for m in plan["move"]:
-        recs.append({"action": "move", "task": m["task"]["text"], "to": m["to"], "saving_pct": 100,
-                     "saving_basis": THIS_WINDOW, "estimate_pct": m["task"]["estimate_pct"], "reason": "light work another tool can do"})
-    if a.get("bulk_api"):
-        recs.append({"action": "batch_api", "saving_pct": 50, "saving_basis": "API bill",
-                     "reason": "the Batch API bills at half the list price"})
+    recs = offload.recommendations(plan, used, resets, pricing.load(), planned=a.get("planned_task_pct"),
+                                   model=a.get("model"), simple=bool(a.get("simple")), bulk_api=bool(a.get("bulk_api")))
     data = {"used_5h_pct": used, "headroom_pct": plan["headroom_pct"], "resets_at": resets, "recommendations": recs}
     return data, f"{len(recs)} recommendation(s); {plan['headroom_pct']:.0f}% of the 5-hour window left"
 
@@ -467,13 +403,13 @@ TOOLS = {t.name: t for t in [
          obj({"fetch": {"type": "boolean", "description": "ask the usage API when no fresh reading exists (default true)"}}),
          True, check_budget),
     Tool("estimate_task_cost", "Estimate a task's cost",
-         "Estimate a task in % of the 5-hour window (and API-equivalent dollars when this window's cost is known), "
-         "from the calibration for a task type and units, else a complexity tier's default; says whether it fits "
+         "Estimate a task in % of the 5-hour window, output tokens and API-equivalent dollars, from the calibration "
+         "for a task type and units (with its range), else a complexity tier's default; says whether it fits "
          "before the reset. Call it before starting a large task.",
          obj({"task_type": {"type": "string", "minLength": 1, "description": "a calibrated task type"},
               "units": {"type": "integer", "minimum": 1, "maximum": 100000},
-              "complexity": {"type": "string", "enum": list(TIER_PCT), "description": "without calibration (default moderate)"},
-              "files": {"type": "integer", "minimum": 0, "maximum": 100000, "description": "files it touches"},
+              "complexity": {"type": "string", "enum": list(TIERS), "description": "without calibration (default moderate)"},
+              "files": {"type": "integer", "minimum": 0, "maximum": 100000, "description": "files it reads and edits"},
               "description": {"type": "string", "description": "what the task is (not stored)"}}),
          True, estimate_task_cost),
     Tool("get_usage_history", "Usage history",

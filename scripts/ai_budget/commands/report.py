@@ -1,10 +1,8 @@
-"""budget report daily|weekly|monthly|session|blocks|models|projects: usage history."""
+"""budget report daily|weekly|monthly|session|blocks|models|projects|tools|agents|skills: usage history."""
 
 from __future__ import annotations
 
-import re
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import timedelta
 
 from .. import core, paths
 from ..analysis import history, reports
@@ -13,36 +11,7 @@ from ..outputs.text import num, table
 from ..sources import statusline_snapshot, utilisation
 from ..state import budget_file, history_file, index
 from ..timefmt import parse_iso
-from . import Result, save_history
-
-
-def _date(value: str | None, flag: str) -> str | None:
-    if value is None:
-        return None
-    digits = value.replace("-", "")
-    if not re.fullmatch(r"\d{8}", digits):
-        raise BudgetError(f"{flag}: expected YYYY-MM-DD or YYYYMMDD, got {value!r}")
-    try:
-        datetime.strptime(digits, "%Y%m%d")
-    except ValueError:
-        raise BudgetError(f"{flag}: {value!r} is not a calendar date") from None
-    return f"{digits[:4]}-{digits[4:6]}-{digits[6:]}"
-
-
-def _zone(name: str | None):
-    if not name:
-        return datetime.now().astimezone().tzinfo
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise BudgetError(f"--tz: unknown time zone {name!r} (use an IANA name like Europe/Berlin or UTC)") from None
-
-
-def _day_ms(day: str | None, tz, shift_days: int = 0) -> int | None:
-    """Epoch ms of local midnight starting `day`, moved by whole days; None for no day."""
-    if day is None:
-        return None
-    return int((datetime.fromisoformat(day).replace(tzinfo=tz) + timedelta(days=shift_days)).timestamp() * 1000)
+from . import Result, day_ms as _day_ms, parse_day as _date, save_history, zone as _zone
 
 
 def whole_hours(tz, now) -> bool:
@@ -83,6 +52,11 @@ def run(args, now) -> Result:
     since, until = _date(args.since, "--since"), _date(args.until, "--until")
     if since and until and since > until:
         raise BudgetError(f"--since {since} is after --until {until}")
+    if args.kind == "accuracy":
+        for flag, given in (("--project", args.project), ("--breakdown", args.breakdown), ("--save", args.save)):
+            if given:
+                raise BudgetError(f"{flag}: not with report accuracy, which reads the session logs")
+        return accuracy_report(since, until)
     home, machine = paths.budget_home(), paths.machine_id()
     budget = budget_file.load(paths.budget_file())
     core.synced_prices(budget, now)
@@ -91,6 +65,9 @@ def run(args, now) -> Result:
     if args.kind == "blocks":
         rows = index.entries(lo, hi, args.project)
         data = reports.blocks(rows, int(now.timestamp() * 1000), known_resets(budget), _day_ms(since, tz), _day_ms(until, tz, 1))
+    elif args.kind in reports.ATTRIBUTION:
+        data = reports.attribution(args.kind, index.attributed(lo, hi, args.project), history_rows(home, machine, warnings),
+                                   tz, since, until, args.project)
     else:
         rows = index.usage(lo, hi, args.project, per_session=args.kind in ("session", "projects"),
                            slot_ms=index.HOUR_MS if whole_hours(tz, now) else index.QUARTER_MS)
@@ -100,8 +77,25 @@ def run(args, now) -> Result:
     if args.save:
         data["history"] = saved = save_history(home, machine, now)
         warnings += [n for n in saved["commit"]["notes"] if saved["changed"] and not saved["commit"]["committed"]]
-    text = render_blocks(data, tz) if args.kind == "blocks" else render(args.kind, data, args.breakdown)
+    if args.kind == "blocks":
+        text = render_blocks(data, tz)
+    elif args.kind in reports.ATTRIBUTION:
+        text = render_attribution(args.kind, data, args.breakdown)
+    else:
+        text = render(args.kind, data, args.breakdown)
     return Result(data=data, text=text, warnings=warnings)
+
+
+def accuracy_report(since: str | None, until: str | None) -> Result:
+    """`report accuracy`: the brief's estimates against what the sessions measured, from
+    the committed session logs only (as `calibrate --rebuild` reads them), by their local date."""
+    from ..analysis import accuracy
+    from ..outputs import accuracy_text, session_log
+
+    records = [r for r in session_log.records(paths.budget_home() / "sessions")
+               if (since is None or str(r.get("date")) >= since) and (until is None or str(r.get("date")) <= until)]
+    data = accuracy.report(records)
+    return Result(data=data, text=accuracy_text.render(data))
 
 
 EXTRA_LABEL = "  + not in transcript lines (from cost-state)"
@@ -147,6 +141,24 @@ def render(kind: str, data: dict, breakdown: bool) -> str:
 def _apart(figures, r: dict) -> list:
     return [figures(label, r[key]) for key, label in (("notInTranscript", EXTRA_LABEL), ("unattributed", UNATTRIBUTED_LABEL))
             if r.get(key)]
+
+
+def render_attribution(kind: str, data: dict, breakdown: bool) -> str:
+    list_key, field = reports.ATTRIBUTION[kind]
+    headers = [field, "responses", "input", "output", "cache write", "cache read", "total tokens", "share", "cost (API-eq.)"]
+
+    def figures(label, r, share):
+        return [label, num(r["entries"]), num(r["inputTokens"]), num(r["outputTokens"]), num(r["cacheCreationTokens"]),
+                num(r["cacheReadTokens"]), num(r["totalTokens"]), share, f"${r['totalCost']:.2f}"]
+
+    rows = []
+    for r in data[list_key]:
+        rows.append(figures(r[field], r, f"{r['sharePct']:.1f}%"))
+        if breakdown:
+            rows += [[f"  {m['modelName']}", "", num(m["inputTokens"]), num(m["outputTokens"]), num(m["cacheCreationTokens"]),
+                      num(m["cacheReadTokens"]), "", "", f"${m['cost']:.2f}"] for m in r.get("modelBreakdowns", [])]
+    rows.append(figures("total", data["totals"], "100%" if data[list_key] else ""))
+    return "\n".join([table(headers, rows), data["rule"], *_footer(data["totals"])])
 
 
 def render_blocks(data: dict, tz) -> str:

@@ -70,7 +70,8 @@ def balance_line(name: str, b: dict) -> str:
 
 def task_line(e: dict) -> str:
     units = f" ({e['task_type']} ×{e['units']})" if e.get("units") else ""
-    return f"[{e['tag']}] {e['text']}{units} → ~{e['estimate_pct']:.0f}% of 5h ({e['basis']})"
+    span = f" ({e['range_pct'][0]:.0f}–{e['range_pct'][1]:.0f}%)" if e.get("range_pct") else ""
+    return f"[{e['tag']}] {e['text']}{units} → ~{e['estimate_pct']:.0f}%{span} of 5h ({e['basis']})"
 
 
 def recommendation(plan: dict, claude: dict, now) -> list[str]:

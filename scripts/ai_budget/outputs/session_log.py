@@ -75,6 +75,12 @@ def render(rec: dict) -> str:
         lines.append(f"- {x['type']}: {pct}, {_k(x['output_tokens'])} output tokens (~{per_tok} tokens/unit)")
     if not rec["tasks"]:
         lines.append("- (no task types)")
+    measured = {t["type"]: t for t in rec["calibration_tasks"]}
+    for e in rec["estimates"]:
+        actual = measured[e["type"]]["pct"]
+        lines.append(f"- {e['type']} estimated at check: ~{e['pct']:.1f}% ({e['basis']}, {e['samples']} "
+                     f"sample{'s' if e['samples'] != 1 else ''})"
+                     + (f", measured {actual:.1f}%" if actual is not None else ""))
     lines += ["", "**Calibration:** " + ("; ".join(rec["calibration_text"]) or "unchanged")]
     if rec["lessons"]:
         lines += ["", "**Lessons:**"] + [f"- {x}" for x in rec["lessons"]]
@@ -83,7 +89,7 @@ def render(rec: dict) -> str:
     if rec["completed"]:
         lines += ["", "**Moved to completed:**"] + [f"- {x}" for x in rec["completed"]]
     machine = {k: rec[k] for k in ("v", "session_id", "date", "started_at", "ended_at", "delta", "seven_day",
-                                    "calibration_tasks", "tokens", "cost_usd", "unpriced_models")}
+                                    "calibration_tasks", "estimates", "tokens", "cost_usd", "unpriced_models")}
     # "-->" can only occur inside a JSON string; escaped, it cannot end the comment early.
     record = json.dumps(machine, separators=(",", ":"), sort_keys=True).replace("-->", "--\\u003e")
     return "\n".join([fold(l) for l in lines] + ["", MARKER + record + " -->", ""])

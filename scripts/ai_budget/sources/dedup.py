@@ -8,12 +8,18 @@ session that made the call keeps it whichever file is read first), then a line
 with `speed` set. Lines without message.id are never
 de-duplicated.
 
+A response written as several lines (one per content block) names its tool
+calls on different lines: whichever line is kept carries the union of their
+tool names and the skill and agent any of them names (`merge`).
+
 Change from ccusage's daily loader: a line without requestId keys on
 (message.id, None) rather than (message.id, timestamp), so one streamed response
 written at several timestamps is counted once, not once per line.
 """
 
 from __future__ import annotations
+
+from .transcripts import NAMES_MAX
 
 
 def better(new, old) -> bool:
@@ -24,6 +30,23 @@ def better(new, old) -> bool:
     if new.copied != old.copied:
         return old.copied
     return new.fast and not old.fast
+
+
+def merge(kept, other) -> bool:
+    """Give `kept` the tool names, skill and agent that another line of the same
+    response adds; whether anything changed."""
+    if other.tools is other.skill is other.agent is other.agent_ref is None:  # most lines: text, thinking
+        return False
+    changed = False
+    if other.tools and other.tools != kept.tools:
+        tools = ",".join(sorted(set(other.tools.split(",")) | set((kept.tools or "").split(",")) - {""})[:NAMES_MAX])
+        changed = tools != kept.tools
+        kept.tools = tools
+    for name in ("skill", "agent", "agent_ref"):
+        if getattr(kept, name) is None and getattr(other, name) is not None:
+            setattr(kept, name, getattr(other, name))
+            changed = True
+    return changed
 
 
 class Deduper:
@@ -63,7 +86,10 @@ class Deduper:
             self._by_id.setdefault(mid, []).append(index)
             self.changed.add(index)
         elif better(entry, self.kept[index]):
+            merge(entry, self.kept[index])
             self.kept[index] = entry
+            self.changed.add(index)
+        elif merge(self.kept[index], entry):
             self.changed.add(index)
         self._by_key.setdefault(key, index)
 

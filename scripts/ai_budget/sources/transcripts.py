@@ -1,5 +1,6 @@
 """Claude Code transcript JSONL → usage entries. Token counts only: message text,
-tool inputs and results are never kept, only the usage numbers and ids.
+tool inputs and results are never kept, only the usage numbers, ids and names
+(tool, skill, subagent type: `clean_name`).
 
 Line acceptance follows ccusage 20.0.24's daily loader, so
 totals are comparable; de-duplication lives in sources/dedup.py.
@@ -53,6 +54,10 @@ class Entry(TokenFields):
     project: str = ""
     session: str = ""
     copied: bool = False  # a fork's copy of another session's response (its requestSessionId)
+    tools: str | None = None  # distinct tool names it called, sorted, comma-joined
+    skill: str | None = None  # the skill it ran under
+    agent: str | None = None  # the subagent type that made it, when its line says so
+    agent_ref: str | None = None  # its agent id, or the Task call that started it: leads to the type (index agent_links)
 
     @property
     def model_name(self) -> str | None:
@@ -103,9 +108,106 @@ def _has_null_key(line: bytes) -> bool:
     return False
 
 
-def parse_line(line: bytes, project: str = "", session: str = ""):
+NAME_MAX = 64  # characters of a tool, skill or agent name kept
+NAMES_MAX = 16  # distinct tool names kept per response
+_NAME_OK = frozenset("_-.:@/+")
+AGENT_TOOLS = frozenset(("Task", "Agent"))  # the tools that start a subagent (Agent since 2.1.x)
+INVALID = "(invalid)"
+
+
+_CLEANED: dict = {}  # tool names and agent ids recur on line after line
+
+
+def clean_name(value) -> str:
+    """A name as stored: letters, digits and _-.:@/+ (anything else becomes '?'), at most
+    NAME_MAX characters; a non-string or empty name is '(invalid)'. Names only, never input."""
+    if type(value) is not str:
+        return INVALID
+    done = _CLEANED.get(value)
+    if done is None:
+        done = value[:NAME_MAX]
+        if not done.isascii() or not done.replace("_", "").replace("-", "").isalnum():
+            done = "".join(c if c.isalnum() or c in _NAME_OK else "?" for c in done)
+        done = done or INVALID
+        if len(value) <= NAME_MAX and len(_CLEANED) < 4096:  # bounded, whatever a hostile file holds
+            _CLEANED[value] = done
+    return done
+
+
+def _attribution(obj: dict, src: dict, message: dict, links: list | None) -> tuple:
+    """(tools, skill, agent, agent_ref) of a usage line; Task/Agent calls go to `links`.
+    Only the parsed line is looked at: a byte search of the raw line cost more (tool inputs are long)."""
+    tools = skill = None
+    content = message.get("content")
+    if type(content) is list:
+        for block in content:
+            if type(block) is not dict or block.get("type") != "tool_use":
+                continue
+            name = clean_name(block.get("name"))
+            if tools is None:
+                tools = name
+            elif name not in tools.split(","):
+                tools = ",".join(sorted(tools.split(",") + [name])[:NAMES_MAX])
+            args = block.get("input")
+            if type(args) is not dict:
+                continue
+            if name == "Skill" and "skill" in args:
+                skill = min(skill or "\uffff", clean_name(args["skill"]))
+            elif name in AGENT_TOOLS and links is not None and type(block.get("id")) is str:
+                kind = args.get("subagent_type")
+                links.append(("call", clean_name(block["id"]), clean_name(kind) if kind is not None else None))
+    marked = src.get("attributionSkill")
+    if marked is not None:
+        skill = clean_name(marked)
+    agent = src.get("attributionAgent")
+    agent = clean_name(agent) if agent is not None else None
+    ref = None
+    if src is not obj:  # an agent_progress copy: the Task call that started the subagent
+        ref = obj.get("parentToolUseID")
+        agent_id = obj["data"].get("agentId")
+        if type(ref) is str and type(agent_id) is str and links is not None:
+            links.append(("agent", clean_name(agent_id), None, clean_name(ref)))
+    else:
+        ref = src.get("agentId")
+    if agent is None and type(ref) is str and ref.startswith("acompact"):
+        agent = COMPACTION
+    ref = clean_name(ref) if type(ref) is str else None  # kept with a known type too: it tells subagents apart
+    if ref is None and agent is None and src.get("isSidechain") is True and _before_2_1(obj.get("version")):
+        ref = INLINE  # 2.0.x wrote a subagent's lines into the parent's file, with no agent id
+    return tools, skill, agent, ref
+
+
+COMPACTION = "(compaction)"  # the agent Claude Code runs for /compact (agent-acompact-*.jsonl)
+INLINE = "(inline)"  # read_entries resolves it from the Task call awaiting its result
+
+
+def _before_2_1(version) -> bool:
+    if type(version) is not str:
+        return False
+    major, _, rest = version.partition(".")
+    return major.isdigit() and (int(major) < 2 or (int(major) == 2 and rest.startswith("0.")))
+
+
+def _result_link(obj: dict, links: list) -> None:
+    """A Task/Agent result line (it carries the subagent's usage, so it is parsed anyway):
+    which agent id the call started, and its type when the line says it."""
+    result, message = obj.get("toolUseResult"), obj.get("message")
+    if type(result) is not dict or type(message) is not dict or type(message.get("content")) is not list:
+        return
+    call = next((b.get("tool_use_id") for b in message["content"] if type(b) is dict and b.get("type") == "tool_result"), None)
+    if type(call) is not str:
+        return
+    agent_id, kind = result.get("agentId"), result.get("agentType")
+    links.append(("done", clean_name(call)))
+    if type(agent_id) is str:
+        links.append(("agent", clean_name(agent_id), clean_name(kind) if kind is not None else None, clean_name(call)))
+
+
+def parse_line(line: bytes, project: str = "", session: str = "", links: list | None = None):
     """An Entry for a line carrying usage; None (no usage, malformed, rejected as ccusage
-    does); or SKIPPED (nested too deep, counts or time out of range: counted, never fatal)."""
+    does); or SKIPPED (nested too deep, counts or time out of range: counted, never fatal).
+    With `links` (a list), what ties subagents to their type is appended to it
+    (read_entries)."""
     if not has_usage(line) or _has_null_key(line):
         return None
     try:
@@ -129,6 +231,8 @@ def parse_line(line: bytes, project: str = "", session: str = ""):
         return None
     usage = message.get("usage")
     if type(usage) is not dict:
+        if links is not None and obj.get("type") == "user":
+            _result_link(obj, links)
         return None
     # Checked in one pass: this runs on every usage line of every transcript.
     inp = usage.get("input_tokens")
@@ -182,7 +286,7 @@ def parse_line(line: bytes, project: str = "", session: str = ""):
         return SKIPPED
     origin = src.get("requestSessionId")  # Claude Code 2.1.3xx: set on lines a fork copied from its parent
     return Entry(ts, mid, rid, model, side is True, inp, out, c5, c1, cread, search, fetch, speed == "fast", project,
-                 session, type(origin) is str and origin != sid)
+                 session, type(origin) is str and origin != sid, *_attribution(obj, src, message, links))
 
 
 @dataclass(slots=True)
@@ -348,15 +452,51 @@ class UsageLines:
                 self.end += cut
 
 
-def read_entries(path: Path, project: str = "", session: str = "", reader: UsageLines | None = None):
-    """Entries of one file, streamed: memory does not grow with file size."""
+def read_entries(path: Path, project: str = "", session: str = "", reader: UsageLines | None = None,
+                 links: list | None = None):
+    """Entries of one file, streamed: memory does not grow with file size. With `links`
+    (a list), (ref, subagent type, via) rows are appended to it: a Task/Agent call id →
+    the type it asked for; an agent id → its type and/or the call that started it."""
     reader = reader or UsageLines(path)
+    found: list | None = [] if links is not None else None
+    pending: dict = {}  # Task calls of this read still awaiting their result: call id → type
     for line in reader:
-        entry = parse_line(line, project, session)
+        entry = parse_line(line, project, session, found)
+        if found:
+            for link in found:
+                if link[0] == "call":
+                    pending[link[1]] = link[2]
+                    links.append((link[1], link[2], None))
+                elif link[0] == "done":
+                    pending.pop(link[1], None)
+                else:
+                    links.append(link[1:])
+            found.clear()
         if entry is SKIPPED:
             reader.skipped += 1
         elif entry is not None:
+            if entry.agent_ref == INLINE:
+                kinds = set(pending.values())
+                entry.agent_ref, entry.agent = None, kinds.pop() if len(kinds) == 1 else None
             yield entry
+
+
+def agent_meta(transcript: str) -> tuple | None:
+    """(agent id, type, call id) from a subagent transcript's sidecar `agent-<id>.meta.json`
+    (2.1.x), names only; None when there is none or it says nothing usable."""
+    name = os.path.basename(transcript)
+    if not (name.startswith("agent-") and os.path.basename(os.path.dirname(transcript)) == "subagents"):
+        return None
+    try:  # non-blocking, and a regular file only: a FIFO of that name must not hang the sync
+        fd = os.open(transcript[:-len(".jsonl")] + ".meta.json", os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as handle:
+            meta = json.loads(handle.read(1 << 16)) if stat.S_ISREG(os.fstat(fd).st_mode) else None
+    except (OSError, ValueError, RecursionError):
+        return None
+    if not isinstance(meta, dict) or type(meta.get("agentType")) is not str:
+        return None
+    call = meta.get("toolUseId")
+    return clean_name(name[6:-6]), clean_name(meta["agentType"]), clean_name(call) if type(call) is str else None
 
 
 def root_of(path: Path, roots: list[Path]) -> Path | None:

@@ -11,7 +11,7 @@ from ..atomic import dump_json, locked, read_json_file, write_atomic
 from ..errors import BudgetError
 from ..sources.readings import MAX_PCT
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 DEFAULT_TASK_TYPES = {
     "flashcard": "per card",
@@ -34,8 +34,12 @@ def empty_calibration(unit: str) -> dict:
         "pct_total": 0.0,
         "token_units_total": 0,
         "output_tokens_total": 0,
+        "pct_sq_total": 0.0,  # Σ pct²/units: the spread (analysis/calibration.py)
+        "tokens_sq_total": 0.0,
         "avg_5h_pct": None,
         "avg_output_tokens": None,
+        "sd_5h_pct": None,
+        "sd_output_tokens": None,
     }
 
 
@@ -135,7 +139,24 @@ def _migrate_v3(data: dict) -> dict:
     return data
 
 
-MIGRATIONS = {1: _migrate_v1, 2: _migrate_v2, 3: _migrate_v3}
+def _unknown_spread(entry: dict) -> None:
+    """Totals kept without their squares cannot give a spread: unknown (None) where
+    samples exist, until `calibrate --rebuild` recomputes it from the session logs."""
+    for sq, n in (("pct_sq_total", "samples"), ("tokens_sq_total", "token_samples")):
+        if sq not in entry:
+            entry[sq] = None if entry.get(n) else 0.0
+
+
+def _migrate_v4(data: dict) -> dict:
+    """v5 keeps each task type's sum of squares, so estimates carry a spread."""
+    for entry in (data.get("calibration") or {}).values():
+        if isinstance(entry, dict):
+            _unknown_spread(entry)
+    data["schema_version"] = 5
+    return data
+
+
+MIGRATIONS = {1: _migrate_v1, 2: _migrate_v2, 3: _migrate_v3, 4: _migrate_v4}
 
 
 def migrate(data: dict) -> dict:
@@ -167,6 +188,7 @@ def fill_defaults(data: dict) -> dict:
                 data[section].setdefault(key, copy.deepcopy(inner))
     for name, entry in data["calibration"].items():
         if isinstance(entry, dict):
+            _unknown_spread(entry)
             for key, inner in empty_calibration(entry.get("unit", "per unit")).items():
                 entry.setdefault(key, inner)
     return data
@@ -296,8 +318,10 @@ def validate(data) -> dict:
         _text(entry.get("unit"), f"{where}.unit", allow_none=False)
         for key in ("samples", "token_samples", "units_total", "token_units_total"):
             _count(entry.get(key), f"{where}.{key}")
-        for key in ("pct_total", "output_tokens_total", "avg_5h_pct", "avg_output_tokens"):
-            _number(entry.get(key), f"{where}.{key}", allow_none=key.startswith("avg"))
+        for key in ("pct_total", "output_tokens_total", "avg_5h_pct", "avg_output_tokens", "sd_5h_pct", "sd_output_tokens"):
+            _number(entry.get(key), f"{where}.{key}", allow_none=key.startswith(("avg", "sd")))
+        for key in ("pct_sq_total", "tokens_sq_total"):  # squares of counts bounded by MAX_NUMBER
+            _number(entry.get(key), f"{where}.{key}", MAX_NUMBER ** 2)
     alerts = data["alerts"]
     for key in ("warn_at", "critical_at", "block_at"):
         _number(alerts.get(key), f"alerts.{key}", MAX_PCT, allow_none=key == "block_at")

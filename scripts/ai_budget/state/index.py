@@ -3,7 +3,8 @@
 Per file it remembers inode, size, mtime and the byte offset after the last
 complete line, so a run reads only appended bytes; a truncated or replaced
 file is re-read. It stores de-duplicated usage rows only (ids, model, times,
-token counts, cost): never message content. Rows of transcripts Claude Code
+token counts, cost, and the names of the tools, skill and subagent type that
+used them): never message content or tool input. Rows of transcripts Claude Code
 has deleted stay. It is a cache: delete it and the next run rebuilds it from
 the transcripts still present.
 """
@@ -32,7 +33,7 @@ CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, inode INTEGER, size INT
 CREATE TABLE IF NOT EXISTS entries (rowid INTEGER PRIMARY KEY, message_id TEXT, request_id TEXT, ts_ms INTEGER,
     model TEXT, fast INTEGER, sidechain INTEGER, input INTEGER, output INTEGER, cache_5m INTEGER, cache_1h INTEGER,
     cache_read INTEGER, web_search INTEGER, web_fetch INTEGER, project TEXT, session TEXT, cost REAL, file TEXT,
-    copied INTEGER);
+    copied INTEGER, tools TEXT, skill TEXT, agent TEXT, agent_ref TEXT);
 CREATE INDEX IF NOT EXISTS entries_mid ON entries(message_id);
 CREATE TABLE IF NOT EXISTS slots (slot INTEGER, model TEXT, fast INTEGER, n INTEGER, input INTEGER, output INTEGER,
     cache_create INTEGER, cache_read INTEGER, cost REAL, unpriced INTEGER, PRIMARY KEY (slot, model, fast)) WITHOUT ROWID;
@@ -45,7 +46,11 @@ CREATE TABLE IF NOT EXISTS extras (project TEXT, session TEXT, ts_ms INTEGER, mo
     output INTEGER, cache_5m INTEGER, cache_1h INTEGER, cache_read INTEGER, web_search INTEGER, cost REAL,
     attributed INTEGER);
 CREATE INDEX IF NOT EXISTS extras_session ON extras(session);
+CREATE TABLE IF NOT EXISTS agent_links (session TEXT, ref TEXT, type TEXT, via TEXT, PRIMARY KEY (session, ref)) WITHOUT ROWID;
 """
+# `agent_links` ties a subagent's rows to its type when their lines do not say it
+# (before Claude Code 2.1.3xx): a Task/Agent call id → the type it asked for; an
+# agent id → its type and/or the call that started it (transcripts.read_entries).
 # `cost_states` keeps each cost-state record as read; `extras` is derived from it
 # and the entries (sources/cost_state.py), recomputed for the sessions a sync touched.
 # `slots` sums entries per quarter hour and model, so time reports read a few
@@ -71,15 +76,16 @@ DERIVED = [
     f"CREATE TRIGGER IF NOT EXISTS slots_sub AFTER DELETE ON entries BEGIN {_SUB}; END",
     f"CREATE TRIGGER IF NOT EXISTS slots_upd AFTER UPDATE ON entries BEGIN {_SUB}; {_ADD.format(r='NEW')}; END",
 ]
-VERSION = "5"  # 3: cost-state records (files are re-read to find them); 4: skipped lines, file prints; 5: unattributed extras, copied lines
-SETUP = 5  # PRAGMA user_version once schema, version and derived structures are in place
+VERSION = "6"  # 3: cost-state records (files are re-read to find them); 4: skipped lines, file prints; 5: unattributed extras, copied lines; 6: tool, skill and agent names
+SETUP = 6  # PRAGMA user_version once schema, version and derived structures are in place
 BATCH = 20_000  # entries merged per step: memory stays flat whatever the history size
 PARALLEL_BYTES = 32 << 20  # below this, starting workers costs more than it saves
 PARALLEL_MAX = 4
 QUARTER_MS = 900_000
 HOUR_MS = 3_600_000
 _COLS = ("message_id", "request_id", "ts_ms", "model", "fast", "sidechain", "input", "output", "cache_5m",
-         "cache_1h", "cache_read", "web_search", "web_fetch", "project", "session", "copied")
+         "cache_1h", "cache_read", "web_search", "web_fetch", "project", "session", "copied", "tools", "skill", "agent",
+         "agent_ref")
 
 
 _located: dict[Path, Path] = {}  # cache folder → where its index is, decided once per process
@@ -145,7 +151,7 @@ def _connect(path: Path) -> sqlite3.Connection:
         con.executescript(SCHEMA)
         with con:
             if _meta(con, "version") != VERSION:  # a cache: rebuilt from the transcripts
-                for table in ("slots", "files", "entries", "cost_states", "extras"):
+                for table in ("slots", "files", "entries", "cost_states", "extras", "agent_links"):
                     con.execute(f"DROP TABLE IF EXISTS {table}")
                 con.executescript(SCHEMA)
                 _set_meta(con, "version", VERSION)
@@ -185,13 +191,15 @@ def _set_meta(con, key, value):
 
 
 def _to_entry(row) -> Entry:
-    (mid, rid, ts, model, fast, side, inp, out, c5, c1, cr, ws, wf, project, session, copied) = row
-    return Entry(ts, mid, rid, model, bool(side), inp, out, c5, c1, cr, ws, wf, bool(fast), project, session, bool(copied))
+    (mid, rid, ts, model, fast, side, inp, out, c5, c1, cr, ws, wf, project, session, copied, *names) = row
+    return Entry(ts, mid, rid, model, bool(side), inp, out, c5, c1, cr, ws, wf, bool(fast), project, session, bool(copied),
+                 *names)
 
 
 def _row(e: Entry) -> tuple:
     return (e.message_id, e.request_id, e.ts_ms, e.model, int(e.fast), int(e.sidechain), e.input, e.output,
-            e.cache_5m, e.cache_1h, e.cache_read, e.web_search, e.web_fetch, e.project, e.session, int(e.copied))
+            e.cache_5m, e.cache_1h, e.cache_read, e.web_search, e.web_fetch, e.project, e.session, int(e.copied),
+            e.tools, e.skill, e.agent, e.agent_ref)
 
 
 PRINT_BYTES = 64
@@ -240,15 +248,16 @@ def _read(job):
     """One file's new entries, de-duplicated within the file and priced (runs in a worker)."""
     key, project, session, start = job
     states: list = []
+    links = [meta] if (meta := transcripts.agent_meta(key)) else []
     reader = transcripts.UsageLines(Path(key), start, states)
     dedup = Deduper()
     try:
-        dedup.extend(transcripts.read_entries(Path(key), project, session, reader))
+        dedup.extend(transcripts.read_entries(Path(key), project, session, reader, links))
     except OSError as exc:  # unreadable now (permissions, vanished): not recorded, so tried again next run
-        return None, exc.strerror or type(exc).__name__, None, 0
+        return None, exc.strerror or type(exc).__name__, None, 0, None
     # Plain tuples: they cross the process boundary far cheaper than objects.
     return [(*_row(e), _prices.entry_cost(e)) for e in dedup.kept], reader.end, \
-        [(s.pos, s.ts_ms, s.start_ms, s.api_ms, s.duration_ms, s.models) for s in states], reader.skipped
+        [(s.pos, s.ts_ms, s.start_ms, s.api_ms, s.duration_ms, s.models) for s in states], reader.skipped, links
 
 
 def _results(jobs, pending: int, prices):
@@ -305,7 +314,7 @@ def _sync(prices, roots, only, progress) -> dict:
                 batch = _Batch(con, stored)
                 touched = set()
                 unreadable = []
-                for job, (rows, end, states, skipped) in zip(jobs, _results(jobs, total, prices)):
+                for job, (rows, end, states, skipped, links) in zip(jobs, _results(jobs, total, prices)):
                     key, project, session, start, st, replaced = job
                     if rows is None:
                         unreadable.append(f"{key} ({end})")
@@ -319,6 +328,7 @@ def _sync(prices, roots, only, progress) -> dict:
                                     [(key, pos, model, project, session, mtime_ms if ts is None else ts, start_ms, api, wall,
                                       *values) for pos, ts, start_ms, api, wall, models in states
                                      for model, values in models.items()])
+                    con.executemany(_LINK, [(session, *link) for link in links])
                     batch.add(rows, key)
                     read += len(rows)
                     if len(batch.dedup.kept) >= BATCH:
@@ -343,6 +353,10 @@ def _sync(prices, roots, only, progress) -> dict:
         finally:
             con.close()
     return {"files_read": len(jobs), "entries_read": read, "rows_written": written, "skipped_lines": skipped_total}
+
+
+_LINK = ("INSERT INTO agent_links VALUES (?,?,?,?) ON CONFLICT (session, ref) DO UPDATE SET "
+         "type = coalesce(excluded.type, type), via = coalesce(excluded.via, via)")
 
 
 def _skipped(con, key: str) -> int:
@@ -385,9 +399,12 @@ class _Batch:
             self.looked_up.update(mids)
             for i in range(0, len(mids), 500):
                 chunk = mids[i:i + 500]
-                q = f"SELECT rowid, {', '.join(_COLS)} FROM entries WHERE message_id IN ({','.join('?' * len(chunk))}) ORDER BY rowid"
+                q = (f"SELECT rowid, {', '.join(_COLS)}, cost, file FROM entries "
+                     f"WHERE message_id IN ({','.join('?' * len(chunk))}) ORDER BY rowid")
                 for row in self.con.execute(q, chunk):
-                    self.rowids[self.dedup.preload(_to_entry(row[1:]))] = row[0]
+                    entry = _to_entry(row[1:-2])
+                    self.rowids[self.dedup.preload(entry)] = row[0]
+                    self.extra[id(entry)] = row[-2:]  # a later line of its response may add names to it
         for e, row in zip(entries, rows):
             self.dedup.add(e)
             self.extra[id(e)] = (row[-1], key)
@@ -506,6 +523,20 @@ def usage(since_ms: int | None = None, until_ms: int | None = None, project: str
         out.append(Usage(ts // slot_ms * slot_ms, model, False, *keys, 0, inp, output, c5 + c1, cread, cost or 0.0,
                          int(cost is None), ts, ts, cost_state="cost-state" if attributed else "unattributed"))
     return out
+
+
+def attributed(since_ms: int | None = None, until_ms: int | None = None, project: str | None = None) -> list[tuple]:
+    """Every kept row with what used it, oldest first: (ts_ms, model, fast, project, session, input, output,
+    cache_5m, cache_1h, cache_read, cost, tools, skill, agent type, subagent, agent ref). The type is the row's
+    own or found through agent_links (None when unknown); subagent: made by a subagent (or a side chain);
+    agent ref: which subagent (the call that started it when known, else its id), None for the session's own agent."""
+    where, params = _where(since_ms, until_ms, project)
+    return _query("SELECT e.ts_ms, e.model, e.fast, e.project, e.session, e.input, e.output, e.cache_5m, e.cache_1h, "
+                  "e.cache_read, e.cost, e.tools, e.skill, coalesce(e.agent, a.type, t.type), "
+                  "e.sidechain OR e.agent IS NOT NULL OR e.agent_ref IS NOT NULL, coalesce(a.via, e.agent_ref) "
+                  f"FROM (SELECT * FROM entries {where}) e "
+                  "LEFT JOIN agent_links a ON a.session = e.session AND a.ref = e.agent_ref "
+                  "LEFT JOIN agent_links t ON t.session = e.session AND t.ref = a.via ORDER BY e.ts_ms", params)
 
 
 def extra_rows(since_ms: int | None = None, until_ms: int | None = None, project: str | None = None,
