@@ -61,7 +61,7 @@ def report(capsys, kind="daily"):
 def test_set_retention_prunes_what_the_history_holds(env, capsys, clock):
     now = clock["now"]
     sessions(env, now)
-    daily, models = report(capsys), report(capsys, "models")
+    daily, models, tools = report(capsys), report(capsys, "models"), report(capsys, "tools")
     assert {e.session for e, _ in index.entries()} == {"old1", "old2", "new"}
     code, data, err = run_json(capsys, "set", "retention", "--days", "90")
     assert code == 0 and data["retention"] == {"days": 90}
@@ -74,6 +74,7 @@ def test_set_retention_prunes_what_the_history_holds(env, capsys, clock):
     # Reports still cover the pruned days, from the history.
     assert report(capsys) == daily
     assert report(capsys, "models")["totals"] == models["totals"]
+    assert report(capsys, "tools")["totals"] == tools["totals"]  # what used the tokens: the history's days too
     assert json.loads((env.budget / "budget.json").read_text())["retention"] == {"days": 90}
     _, out, _ = run(capsys, "set", "retention", "--days", "off")
     assert "keeps every response" in out

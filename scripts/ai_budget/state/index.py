@@ -648,7 +648,8 @@ def _prune(con, cutoff_ms: int, history) -> dict:
         sessions += con.execute(f"SELECT count(DISTINCT session) FROM entries WHERE session IN ({marks}) AND {labelled}",
                                 part).fetchone()[0]
         rows += con.execute(f"DELETE FROM entries WHERE session IN ({marks}) AND {labelled}", part).rowcount
-        con.execute(f"DELETE FROM cost_states WHERE session IN ({marks})", part)
+        for table in ("cost_states", "agent_links"):  # agent_links: what only the deleted rows referred to
+            con.execute(f"DELETE FROM {table} WHERE session IN ({marks})", part)
         # Their files, unchanged, are not read again; one that grows (a session resumed after the cutoff) is
         # read again from the start, so its lines and cost-state records are whole again.
         con.execute(f"UPDATE files SET print = NULL WHERE session IN ({marks})", part)
