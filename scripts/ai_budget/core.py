@@ -5,7 +5,8 @@ Every surface shares these: `check`, `log` and the hooks call them and then do
 their own writes; an MCP server or a web page can call them with no side
 effects. The only files they can touch are caches: the usage API's (when
 `allow_fetch`) and the transcript index (when transcripts changed since its last
-sync). With `allow_fetch=False` and a warm index nothing at all is written.
+sync, and once a UTC day with a retention set: its prune). With
+`allow_fetch=False` and a warm index nothing at all is written.
 
     brief(now, *, allow_fetch=True, session_id=None) -> dict
     usage_summary(now) -> dict
