@@ -156,9 +156,9 @@ def during_log(monkeypatch, action):
     from ai_budget import core
     real = core.synced_prices
 
-    def slow(budget):
+    def slow(budget, *more):
         action()
-        return real(budget)
+        return real(budget, *more)
     monkeypatch.setattr(core, "synced_prices", slow)
 
 

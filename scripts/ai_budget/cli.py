@@ -1,6 +1,8 @@
 """Command-line entry: parse argv, run one command, print text or one JSON object.
 
 Exit codes: 0 ok · 1 a source was unavailable (did what it could) · 2 bad input.
+`budget status --exit-code` adds the spend limits' worst status: 0 ok (or no
+limit set) · 10 warning · 11 critical · 12 exceeded (1 and 2 keep their meaning).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import sys
 from . import notices
 from .errors import EXIT_BAD_INPUT, BudgetError
 from .timefmt import now_utc
+
+STATUS_EXIT_CODES = (10, 11, 12)  # analysis/limits.EXIT_CODES: warning, critical, exceeded
 
 
 class Parser(argparse.ArgumentParser):
@@ -78,6 +82,16 @@ def build_parser() -> Parser:
                        ("hook", "Claude Code hook handler: session-start, user-prompt-submit, pre-tool-use, stop, session-end")):
         FAST[name](sub.add_parser(name, help=text))
 
+    p = sub.add_parser("status", parents=[common], help="spend limits and the 5-hour window (exit codes for scripts)")
+    p.add_argument("--no-fetch", action="store_true", help="do not call the usage API")
+    p.add_argument("--exit-code", action="store_true", help="exit 10 warning, 11 critical, 12 exceeded (0 ok)")
+
+    sub.add_parser("usage", parents=[common], help="today, this week, this month on one screen")
+
+    p = sub.add_parser("watch", parents=[session], help="live view: 5-hour gauge, burn rate, today against its limit (q to quit)")
+    p.add_argument("--interval", metavar="S", default="5", help="seconds between redraws (default 5, at least 1)")
+    p.add_argument("--once", action="store_true", help="print one frame and exit")
+
     p = sub.add_parser("estimate", parents=[common], help="a task's cost before it starts: % of the 5-hour window, $")
     p.add_argument("task", metavar="TYPE|DESCRIPTION", help="a calibration task type, or what the task is (not stored)")
     p.add_argument("units", nargs="?", metavar="xN", help="units of the task type (x15)")
@@ -103,7 +117,7 @@ def build_parser() -> Parser:
     p = sub.add_parser("init", parents=[common], help="create a fresh budget repo in DIR")
     p.add_argument("dir", metavar="DIR")
 
-    p = sub.add_parser("set", parents=[common], help="manual balances: copilot, gemini, alerts")
+    p = sub.add_parser("set", parents=[common], help="manual balances: copilot, gemini, alerts, limits, retention")
     what = p.add_subparsers(dest="what", required=True, parser_class=Parser)
     c = what.add_parser("copilot", parents=[common])
     c.add_argument("--used")
@@ -120,6 +134,14 @@ def build_parser() -> Parser:
     a.add_argument("--warn-at")
     a.add_argument("--critical-at")
     a.add_argument("--block-at", help="block prompts at this 5h %%, or 'off'")
+    lim = what.add_parser("limits", parents=[common], help="spend limits per day, week (from Monday), month")
+    for period in ("daily", "weekly", "monthly"):
+        lim.add_argument(f"--{period}", metavar="AMOUNT", help="API-equivalent $ (or tokens with --unit tokens), or 'off'")
+    lim.add_argument("--unit", help="usd (default) or tokens")
+    lim.add_argument("--warn-at", metavar="PCT", help="warning from this %% of a limit (default 80)")
+    lim.add_argument("--critical-at", metavar="PCT", help="critical from this %% of a limit (default 95)")
+    r = what.add_parser("retention", parents=[common], help="how many days of per-response rows the index keeps")
+    r.add_argument("--days", required=True, metavar="N", help="whole days, or 'off' to keep everything")
     return parser
 
 
@@ -189,7 +211,8 @@ def _run(args) -> int:
     for warning in warnings:
         sys.stderr.write(f"budget {args.command}: warning: {warning}\n")
     if as_json:
-        payload = {"ok": result.code == 0, **result.data}
+        # `status --exit-code` reports a limit's status in its code: the command itself succeeded.
+        payload = {"ok": result.code == 0 or result.code in STATUS_EXIT_CODES, **result.data}
         if warnings:
             payload["warnings"] = warnings
         print(json.dumps(payload, indent=2, default=str, allow_nan=False))  # a bare NaN is not JSON

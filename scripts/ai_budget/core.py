@@ -5,10 +5,14 @@ Every surface shares these: `check`, `log` and the hooks call them and then do
 their own writes; an MCP server or a web page can call them with no side
 effects. The only files they can touch are caches: the usage API's (when
 `allow_fetch`) and the transcript index (when transcripts changed since its last
-sync). With `allow_fetch=False` and a warm index nothing at all is written.
+sync, and once a UTC day with a retention set: its prune). With
+`allow_fetch=False` and a warm index nothing at all is written.
 
     brief(now, *, allow_fetch=True, session_id=None) -> dict
     usage_summary(now) -> dict
+    usage_now(now) -> dict
+    status(now, *, allow_fetch=True) -> dict
+    live(now, *, allow_fetch=True, session_id=None) -> dict
     session_measure(session_id, now, *, allow_fetch=True) -> dict
     task_estimate(now, *, task_type, units, tier, files, reads, allow_fetch=True) -> dict
 """
@@ -19,12 +23,13 @@ from datetime import timedelta
 from pathlib import Path
 
 from . import notices, paths
-from .analysis import estimate, pace, planner
+from .analysis import estimate, limits, pace, periods, planner
 from .analysis.session_delta import five_hour_delta, is_pct
 from .analysis.totals import summarize
 from .sources import backlog, cost_state, transcripts, utilisation
 from .sources.dedup import Deduper
-from .state import budget_file, index, session_state
+from .errors import BudgetError
+from .state import budget_file, index, retention, session_state
 from .timefmt import iso, iso_ms, parse_iso
 
 MANUAL_STALE_AFTER = timedelta(days=2)
@@ -32,8 +37,9 @@ FIVE_HOURS = timedelta(hours=5)
 LOG_FRESH_S = 30  # a cached reading older than this predates the work just done
 
 
-def synced_prices(budget: dict):
-    """The price table, after bringing the transcript index up to date."""
+def synced_prices(budget: dict, now=None):
+    """The price table, after bringing the transcript index up to date (and, given
+    `now` and a retention setting, pruning what the committed history holds)."""
     from .analysis import pricing
     from .outputs import progress
 
@@ -42,6 +48,11 @@ def synced_prices(budget: dict):
     if skipped:
         notices.add(f"{skipped:,} transcript line(s) with usage skipped: they cannot be represented "
                     "(JSON nested too deep, a token count or a time out of range)")
+    if now is not None and budget["retention"]["days"]:
+        try:
+            retention.prune(budget, now, paths.budget_home(), paths.machine_id())
+        except BudgetError as exc:  # a malformed history file: keep every row, say why
+            notices.add(f"retention: nothing pruned: {exc}")
     return prices
 
 
@@ -91,9 +102,9 @@ def manual_balance(section: dict, now, name: str) -> dict:
 
 def _local(budget: dict, now, five: dict) -> dict:
     """What this machine's transcripts say about today and the current 5-hour window."""
-    synced_prices(budget)
-    midnight = now.astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
-    out = {"today": _since(midnight), "window": None}
+    synced_prices(budget, now)
+    # The limits' local midnight: on a DST day it has another offset than now.
+    out = {"today": _since(limits.period_starts(now)["daily"]), "window": None}
     resets = parse_iso(five.get("resets_at"))
     if resets and resets > now:
         out["window"] = _since(resets - FIVE_HOURS)
@@ -104,6 +115,29 @@ def _since(start) -> dict:
     tokens, cost, unpriced = index.totals_since(int(start.timestamp() * 1000))
     return {"responses": tokens.responses, "tokens": tokens.total, "output_tokens": tokens.output,
             "cost_usd": round(cost, 4), "unpriced": unpriced}
+
+
+def spend_limits(budget: dict, now) -> dict:
+    """The spend limits' status per local calendar period (index synced by the caller):
+    API-equivalent dollars (or tokens) of this machine's transcript lines since each start."""
+    lim = budget["limits"]
+    starts = limits.period_starts(now)
+    spent, unpriced = {}, 0
+    for period in limits.PERIODS:
+        if lim.get(period):
+            got = _since(starts[period])
+            spent[period] = limits.amount(lim, got["cost_usd"], got["tokens"])
+            unpriced = max(unpriced, got["unpriced"])
+    evaluated = limits.evaluate(lim, spent)
+    ends = limits.period_ends(now) if evaluated else {}
+    for period, e in evaluated.items():
+        e.update(since=starts[period].isoformat(), resets_at=ends[period].isoformat())
+    status = limits.worst(evaluated)
+    return {"status": status, "exit_code": limits.EXIT_CODES[status], "unit": lim["unit"],
+            "warn_at": lim["warn_at"], "critical_at": lim["critical_at"], "periods": evaluated,
+            "unpriced_responses": unpriced,
+            "note": "API-equivalent estimate at list prices (a subscription has no per-token bill)"
+            if lim["unit"] == "usd" else "all tokens: input, output, cache writes and reads"}
 
 
 def used_5h(util: dict) -> float | None:
@@ -131,7 +165,8 @@ def brief(now, *, allow_fetch: bool = True, session_id: str | None = None) -> di
     weekly = (util.get("seven_day") or {}).get("util")
     plan = planner.plan(tasks, budget["calibration"], used_5h(util), weekly, alternatives, budget["alerts"]["warn_at"])
     session_id, transcript = current_session(session_id)
-    return {"generated_at": iso(now), "claude": util, "local": _local(budget, now, util.get("five_hour") or {}),
+    local = _local(budget, now, util.get("five_hour") or {})
+    return {"generated_at": iso(now), "claude": util, "local": local, "limits": spend_limits(budget, now),
             "copilot": copilot, "gemini": gemini, "backlog": plan,
             "session": {"id": session_id, "transcript": str(transcript) if transcript else None}}
 
@@ -141,8 +176,60 @@ def usage_summary(now) -> dict:
     reading places it) and this month, from the last reading (never fetched)."""
     budget = budget_file.load(paths.budget_file())
     out = _local(budget, now, utilisation.current(budget, now, allow_fetch=False).get("five_hour") or {})
-    first = now.astimezone().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    return {**out, "month": _since(first)}
+    return {**out, "month": _since(limits.period_starts(now)["monthly"])}
+
+
+def status(now, *, allow_fetch: bool = True) -> dict:
+    """`budget status`: the spend limits and the 5-hour window (with its pace)."""
+    budget = budget_file.load(paths.budget_file())
+    util = utilisation.current(budget, now, allow_fetch=allow_fetch)
+    five = dict(util.get("five_hour") or {})
+    five["pace"] = None if five.get("reset_since") else pace.pace(five.get("util"), parse_iso(five.get("resets_at")), now)
+    synced_prices(budget, now)
+    return {"generated_at": iso(now), "limits": spend_limits(budget, now), "five_hour": five, "alerts": budget["alerts"],
+            "source": util["source"], "observed_at": util.get("observed_at"), "stale": util.get("stale"),
+            "problem": util.get("problem")}
+
+
+def live(now, *, allow_fetch: bool = True, session_id: str | None = None) -> dict:
+    """`budget watch`'s frame: the 5-hour window (gauge, pace, the local cost in it and
+    its burn rate and projection to the reset), today against its limit, and the
+    current session."""
+    out = status(now, allow_fetch=allow_fetch)
+    five = out["five_hour"]
+    resets = parse_iso(five.get("resets_at"))
+    window = None
+    if resets and resets > now and not five.get("reset_since"):
+        start = resets - FIVE_HOURS
+        window = {**_since(start), "since": iso(start)}
+        window["burn_usd"] = pace.burn(window["cost_usd"], start, resets, now)
+        if five.get("util") is not None:
+            window["burn_pct"] = pace.burn(float(five["util"]), start, resets, now)
+    out["window"] = window
+    out["today"] = _since(limits.period_starts(now)["daily"])
+    session_id, transcript = current_session(session_id)
+    session = {"id": session_id, "tokens": None, "cost_usd": None}
+    root = transcripts.root_of(transcript, paths.projects_roots()) if transcript else None
+    if root is not None:
+        totals, cost = index.session_totals(*transcripts.session_of(transcript, root))
+        session.update(tokens=totals.total, responses=totals.responses, cost_usd=round(cost, 4))
+    out["session"] = session
+    return out
+
+
+def usage_now(now) -> dict:
+    """`budget usage`: today, this week and this month on this machine (tokens,
+    API-equivalent cost, sessions, daily average, top models and projects) and the
+    limits' status. Weeks start on Monday, as the limits' do."""
+    budget = budget_file.load(paths.budget_file())
+    synced_prices(budget, now)
+    starts = limits.period_starts(now)
+    rows = index.usage(int(min(starts.values()).timestamp() * 1000), per_session=True)
+    return {"generated_at": iso(now),
+            **{period: periods.summary(rows, starts[period], now) for period in limits.PERIODS},
+            "limits": spend_limits(budget, now),
+            "note": "API-equivalent estimates at list prices of transcript lines (as ccusage counts them); "
+                    "a subscription is billed by plan"}
 
 
 # ---------------------------------------------------------------- a task's estimate
@@ -206,7 +293,7 @@ def session_measure(session_id: str | None, now, *, allow_fetch: bool = True) ->
     cost, and the 5-hour delta from the start reading to a reading newer than it."""
     budget = budget_file.load(paths.budget_file())
     session_id, transcript = current_session(session_id)
-    prices = synced_prices(budget)
+    prices = synced_prices(budget, now)
     session = session_entries(transcript)[0] if transcript else []  # lines only; `tokens` shows the cost-state extras
     start = session_state.start_for(session_id, min((e.ts_ms for e in session), default=None))
     since_ms = iso_ms(start["started_at"]) if start else None

@@ -53,3 +53,14 @@ def pace(used: float | None, resets_at: datetime | None, now: datetime, window: 
         if eta < until:
             result.update(runs_out_at=now + timedelta(minutes=eta), lasts_to_reset=False)
     return result
+
+
+def burn(amount: float, start: datetime, end: datetime, now: datetime) -> dict | None:
+    """The rate of `amount` since `start` and where it lands at `end` at that rate
+    (None before a minute has passed or once `end` is reached)."""
+    elapsed_h = (now - start).total_seconds() / 3600
+    left_h = (end - now).total_seconds() / 3600
+    if elapsed_h < 1 / 60 or left_h <= 0:
+        return None
+    per_hour = amount / elapsed_h
+    return {"per_hour": round(per_hour, 4), "at_end": round(amount + per_hour * left_h, 4)}

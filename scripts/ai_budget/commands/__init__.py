@@ -54,6 +54,18 @@ def record_check(brief: dict, now, session_id: str | None) -> dict:
     return brief
 
 
+def save_history(home, machine: str, now) -> dict:
+    """Merge the index's per-day rows into this machine's history file and commit it
+    when it changed: {file, changed, commit}."""
+    from ..outputs import gitrepo
+    from ..state import history_file
+
+    path, changed = history_file.save(home, machine)
+    git = gitrepo.commit(home, [path], f"history: {machine} usage through {now.strftime('%Y-%m-%d')}") if changed \
+        else {"committed": False, "sha": None, "notes": ["history already up to date"]}
+    return {"file": str(path), "changed": changed, "commit": git}
+
+
 def read_stdin(limit: int = STDIN_LIMIT, wait_s: float = STDIN_WAIT_S) -> str:
     """What Claude Code wrote on stdin, read for at most `wait_s` seconds and `limit`
     bytes; whatever arrived by then is the input. A terminal is empty input."""

@@ -7,12 +7,11 @@ from datetime import timedelta
 from .. import core, paths
 from ..analysis import history, reports
 from ..errors import BudgetError
-from ..outputs import gitrepo
 from ..outputs.text import num, table
 from ..sources import statusline_snapshot, utilisation
 from ..state import budget_file, history_file, index
 from ..timefmt import parse_iso
-from . import Result, day_ms as _day_ms, parse_day as _date, zone as _zone
+from . import Result, day_ms as _day_ms, parse_day as _date, save_history, zone as _zone
 
 
 def whole_hours(tz, now) -> bool:
@@ -60,7 +59,7 @@ def run(args, now) -> Result:
         return accuracy_report(since, until)
     home, machine = paths.budget_home(), paths.machine_id()
     budget = budget_file.load(paths.budget_file())
-    core.synced_prices(budget)
+    core.synced_prices(budget, now)
     warnings: list[str] = []
     lo, hi = _day_ms(since, tz, -1), _day_ms(until, tz, 2)  # coarse SQL prefilter; the reports filter exactly
     if args.kind == "blocks":
@@ -76,11 +75,8 @@ def run(args, now) -> Result:
             rows += history_rows(home, machine, warnings)
         data = reports.build(args.kind, rows, tz, since, until, args.project)
     if args.save:
-        path, changed = history_file.save(home, machine)
-        git = gitrepo.commit(home, [path], f"history: {machine} usage through {now.strftime('%Y-%m-%d')}") if changed \
-            else {"committed": False, "sha": None, "notes": ["history already up to date"]}
-        data["history"] = {"file": str(path), "changed": changed, "commit": git}
-        warnings += [n for n in git["notes"] if changed and not git["committed"]]
+        data["history"] = saved = save_history(home, machine, now)
+        warnings += [n for n in saved["commit"]["notes"] if saved["changed"] and not saved["commit"]["committed"]]
     if args.kind == "blocks":
         text = render_blocks(data, tz)
     elif args.kind in reports.ATTRIBUTION:

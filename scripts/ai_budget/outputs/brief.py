@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..analysis import limits as spend
 from ..sources.utilisation import STALE_AFTER_S
 from .. import paths
 from ..timefmt import age, countdown, parse_iso
@@ -108,6 +109,18 @@ def local_line(local: dict) -> str:
     return "; ".join(parts) + " (API-equivalent estimate)"
 
 
+def limits_line(lim: dict | None) -> str | None:
+    """"day $4.10/$10 (41%) ok; week $48.00/$50 (96%) CRITICAL (API-equivalent)", most severe
+    first; None when no limit is set."""
+    periods = (lim or {}).get("periods") or {}
+    if not periods:
+        return None
+    order = sorted(periods, key=lambda p: (-spend.STATUSES.index(periods[p]["status"]), spend.PERIODS.index(p)))
+    parts = [f"{spend.describe(p, periods[p])} {periods[p]['status'] if periods[p]['status'] == 'ok' else periods[p]['status'].upper()}"
+             for p in order]
+    return "; ".join(parts) + (" (API-equivalent estimate)" if lim["unit"] == "usd" else "")
+
+
 def text(data: dict, now) -> str:
     c, plan = data["claude"], data["backlog"]
     local = now.astimezone().strftime("%a %d %b %H:%M")
@@ -116,6 +129,8 @@ def text(data: dict, now) -> str:
     lines.append(f"Claude   {cl[0]}")
     lines += [f"         {x}" for x in cl[1:]]
     lines.append(f"Local    {local_line(data['local'])}")
+    if limits_line(data.get("limits")):
+        lines.append(f"Limits   {limits_line(data['limits'])}")
     lines.append(f"Copilot  {balance_line('copilot', data['copilot'])}")
     lines.append(f"Gemini   {balance_line('gemini', data['gemini'])}")
     lines += ["", "Backlog (estimated cost in % of the 5-hour window):"]
@@ -129,7 +144,10 @@ def markdown(data: dict, now, limit: int | None = None, notes: tuple[str, ...] =
     Claude and pace, the recommendation, the other accounts, then backlog lines while there is room."""
     c, plan = data["claude"], data["backlog"]
     cl = claude_lines(c, now)
-    lines = [f"**Claude:** {cl[0]}; {'; '.join(cl[1:])}", "**Recommendation:**"]
+    lines = [f"**Claude:** {cl[0]}; {'; '.join(cl[1:])}"]
+    if limits_line(data.get("limits")):
+        lines.append(f"**Spend limits:** {limits_line(data['limits'])}")
+    lines.append("**Recommendation:**")
     lines += [f"- {r}" for r in recommendation(plan, c, now)]
     lines += list(notes) + [f"**Copilot:** {balance_line('copilot', data['copilot'])}",
                             f"**Gemini:** {balance_line('gemini', data['gemini'])}",

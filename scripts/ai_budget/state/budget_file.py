@@ -76,6 +76,10 @@ def default_budget() -> dict:
         "calibration": {name: empty_calibration(unit) for name, unit in DEFAULT_TASK_TYPES.items()},
         "alerts": {"warn_at": 70, "critical_at": 90, "block_at": None},
         "pricing_overrides": {},
+        # Spend limits per local calendar period (analysis/limits.py); None: not set.
+        "limits": {"daily": None, "weekly": None, "monthly": None, "unit": "usd", "warn_at": 80, "critical_at": 95},
+        # Days of per-response rows the index keeps (state/index.prune); None: everything.
+        "retention": {"days": None},
     }
 
 
@@ -192,7 +196,10 @@ def fill_defaults(data: dict) -> dict:
 
 # ---------------------------------------------------------------- validation
 
-SECTIONS = ("claude", "copilot", "gemini", "calibration", "alerts", "pricing_overrides")
+SECTIONS = ("claude", "copilot", "gemini", "calibration", "alerts", "pricing_overrides", "limits", "retention")
+LIMIT_UNITS = ("usd", "tokens")
+# At least this month's and this week's days: the limits and `usage` read whole responses from the index.
+MIN_RETENTION_DAYS, MAX_RETENTION_DAYS = 35, 36_500
 MAX_NUMBER = 1e15  # counts, totals and prices: far above any real one, and exact as a float
 PRICE_KEYS = ("input", "output", "cache_write_5m", "cache_write_1h", "cache_read", "fast_multiplier")
 
@@ -319,7 +326,26 @@ def validate(data) -> dict:
     for key in ("warn_at", "critical_at", "block_at"):
         _number(alerts.get(key), f"alerts.{key}", MAX_PCT, allow_none=key == "block_at")
     _validate_prices(data["pricing_overrides"])
+    _validate_limits(data["limits"])
+    days = data["retention"].get("days")
+    if days is not None and (isinstance(days, bool) or not isinstance(days, int) or not MIN_RETENTION_DAYS <= days <= MAX_RETENTION_DAYS):
+        raise _bad("retention.days", f"a whole number of days from {MIN_RETENTION_DAYS} to {MAX_RETENTION_DAYS} or null",
+                   days)
     return data
+
+
+def _validate_limits(limits: dict) -> None:
+    if limits.get("unit") not in LIMIT_UNITS:
+        raise _bad("limits.unit", f"one of {', '.join(LIMIT_UNITS)}", limits.get("unit"))
+    for key in ("daily", "weekly", "monthly"):
+        value = limits.get(key)
+        _number(value, f"limits.{key}")
+        if value == 0:
+            raise _bad(f"limits.{key}", "a number above 0 or null", value)
+    for key in ("warn_at", "critical_at"):
+        _number(limits.get(key), f"limits.{key}", 100, allow_none=False)
+    if not 0 < limits["warn_at"] < limits["critical_at"] <= 100:
+        raise _bad("limits.warn_at", f"above 0 and below limits.critical_at ({limits['critical_at']!r})", limits["warn_at"])
 
 
 # ---------------------------------------------------------------- load / update

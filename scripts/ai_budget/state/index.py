@@ -25,7 +25,7 @@ from ..errors import SourceUnavailable
 from ..sources import cost_state, transcripts
 from ..sources.dedup import Deduper
 from ..sources.transcripts import Entry
-from ..tokens import Totals, Usage, model_label
+from ..tokens import SYNTHETIC, Totals, Usage, model_label
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, inode INTEGER, size INTEGER, mtime_ns INTEGER,
@@ -579,3 +579,86 @@ def daily_by_model() -> dict:
         if label:
             out[(day, label)] = (*values[:5], round(values[5], 6), values[6])
     return out
+
+
+
+def prune(cutoff_ms: int, history, force: bool = False, vacuum: bool = False) -> dict:
+    """Drop the per-response rows of sessions whose last activity is before `cutoff_ms`
+    (a UTC midnight), inside the index lock. Only rows the committed history holds
+    go: a session with a (UTC day, model) that `history()` ({(day, label): row} as
+    history_file.read gives; called only when there is something to prune) does not
+    cover in full is kept, so reports lose nothing.
+    Whole session families (sharing a cost-state startTime) go together with their
+    cost-state records, so no extra is recomputed against missing lines; the extras
+    derived from them stay (a few rows per session), so reports keep what no line holds.
+    The triggers keep `slots` equal to what is left. Runs once per cutoff unless `force`;
+    `vacuum` gives the freed pages back to the file system (SQLite only reuses them)."""
+    with locked(db_path()):
+        con = connect()
+        try:
+            with con:
+                if not force and _meta(con, "retention_cutoff") == str(cutoff_ms):
+                    return {"sessions": 0, "rows": 0, "kept_uncovered": 0}
+                out = _prune(con, cutoff_ms, history)
+                _set_meta(con, "retention_cutoff", str(cutoff_ms))
+            if vacuum and out["rows"]:
+                con.execute("VACUUM")
+        finally:
+            con.close()
+    return out
+
+
+def _prune(con, cutoff_ms: int, history) -> dict:
+    last = {s: ts for s, ts in con.execute("SELECT session, max(ts_ms) FROM entries GROUP BY session")}
+    for s, ts in con.execute("SELECT session, max(ts_ms) FROM cost_states GROUP BY session"):
+        last[s] = max(ts, last.get(s, ts))
+    old = {s for s, ts in last.items() if ts < cutoff_ms}
+    if not old:
+        return {"sessions": 0, "rows": 0, "kept_uncovered": 0}
+    families: dict = {}
+    for s, start in con.execute("SELECT DISTINCT session, start_ms FROM cost_states WHERE start_ms IS NOT NULL"):
+        families.setdefault(start, set()).add(s)
+    for members in families.values():
+        if not members <= old:  # one member still active: the family stays whole
+            old -= members
+    # (day, label) keys whose index rows the history holds at least in full.
+    history, covered = history(), set()
+    for day, model, fast, total in con.execute(
+            "SELECT strftime('%Y-%m-%d', ts_ms / 1000, 'unixepoch'), model, fast, "
+            "sum(input + output + cache_5m + cache_1h + cache_read) FROM entries WHERE ts_ms < ? GROUP BY 1, 2, 3",
+            (cutoff_ms,)):
+        label = model_label(model, bool(fast))
+        row = history.get((day, label)) if label else None
+        if label is None or (row is not None and sum(row[1:5]) >= total):  # no label: kept below
+            covered.add((day, model, fast))
+    uncovered = {s for s, day, model, fast in con.execute(
+        "SELECT DISTINCT session, strftime('%Y-%m-%d', ts_ms / 1000, 'unixepoch'), model, fast FROM entries "
+        "WHERE ts_ms < ?", (cutoff_ms,)) if s in old and (day, model, fast) not in covered}
+    for members in families.values():
+        if members & uncovered:
+            uncovered |= members
+    gone = sorted(old - uncovered)
+    rows, sessions = 0, 0
+    # Rows with no model label (<synthetic> API errors, no tokens) stay: the history has no row for them, and
+    # reports count them as responses.
+    labelled = f"coalesce(model, '') NOT IN ('', '{SYNTHETIC}')"
+    for chunk in range(0, len(gone), 500):
+        part = gone[chunk:chunk + 500]
+        marks = ','.join('?' * len(part))
+        sessions += con.execute(f"SELECT count(DISTINCT session) FROM entries WHERE session IN ({marks}) AND {labelled}",
+                                part).fetchone()[0]
+        rows += con.execute(f"DELETE FROM entries WHERE session IN ({marks}) AND {labelled}", part).rowcount
+        for table in ("cost_states", "agent_links"):  # agent_links: what only the deleted rows referred to
+            con.execute(f"DELETE FROM {table} WHERE session IN ({marks})", part)
+        # Their files, unchanged, are not read again; one that grows (a session resumed after the cutoff) is
+        # read again from the start, so its lines and cost-state records are whole again.
+        con.execute(f"UPDATE files SET print = NULL WHERE session IN ({marks})", part)
+    return {"sessions": sessions, "rows": rows, "kept_uncovered": len(old & uncovered)}
+
+
+def session_totals(project: str, session: str) -> tuple[Totals, float]:
+    """A session's token totals and API-equivalent cost (unpriced rows count 0)."""
+    *sums, cost = _query("SELECT total(input), total(output), total(cache_5m), total(cache_1h), total(cache_read), "
+                         "total(web_search), total(web_fetch), count(*), total(cost) FROM entries "
+                         "WHERE project = ? AND session = ?", (project, session))[0]
+    return Totals(*map(int, sums)), cost
