@@ -187,6 +187,12 @@ def test_check_and_the_brief_show_the_limits(env, capsys, clock):
 FAKETIME = shutil.which("faketime")
 
 
+def unfaked_environ() -> dict:
+    """os.environ without an outer faketime's settings (CI runs this suite under one):
+    the child's own faketime must start from the real clock."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("FAKETIME") and k != "LD_PRELOAD"}
+
+
 def boundary_case(tmp_path, zone: str, local_now: str):
     """The CLI in a child under faketime at `local_now` in `zone`, with one response
     a minute either side of each period start (1, 10 and 100 output tokens after the day's,
@@ -198,7 +204,7 @@ def boundary_case(tmp_path, zone: str, local_now: str):
     day = now.replace(hour=0, minute=0)
     week = (now - timedelta(days=now.weekday())).replace(hour=0, minute=0)
     month = now.replace(day=1, hour=0, minute=0)
-    env = dict(os.environ, TZ=zone, HOME=str(tmp_path / "h"), AI_BUDGET_HOME=str(tmp_path / "b"),
+    env = dict(unfaked_environ(), TZ=zone, HOME=str(tmp_path / "h"), AI_BUDGET_HOME=str(tmp_path / "b"),
                AI_BUDGET_CACHE_DIR=str(tmp_path / "c"), CLAUDE_CONFIG_DIR=str(tmp_path / "claude"),
                AI_BUDGET_API_BASE="http://127.0.0.1:9", FAKETIME_DONT_FAKE_MONOTONIC="1")
     for d in ("h", "b", "claude/projects"):
@@ -264,7 +270,7 @@ def test_the_briefs_today_starts_at_the_real_midnight_on_a_dst_day(tmp_path):
     """New York, 8 March 2026 at 23:30 EDT: midnight was EST. A midnight taken with the
     current offset (an hour late) would miss a response at 00:30 EST."""
     spent, _ = boundary_case(tmp_path, "America/New_York", "2026-03-08 23:30:00")
-    env = dict(os.environ, TZ="America/New_York", HOME=str(tmp_path / "h"), AI_BUDGET_HOME=str(tmp_path / "b"),
+    env = dict(unfaked_environ(), TZ="America/New_York", HOME=str(tmp_path / "h"), AI_BUDGET_HOME=str(tmp_path / "b"),
                AI_BUDGET_CACHE_DIR=str(tmp_path / "c"), CLAUDE_CONFIG_DIR=str(tmp_path / "claude"),
                AI_BUDGET_API_BASE="http://127.0.0.1:9")
     extra = [line(mid="dst", rid="dst", ts="2026-03-08T05:30:00.000Z", inp=0, out=5, session="dst")]  # 00:30 EST
