@@ -33,6 +33,13 @@ def test_status_thresholds(pct, status):
     assert got["status"] == status and got["limit"] == 10 and got["unit"] == "usd"
 
 
+def test_a_shown_share_never_reaches_a_threshold_the_status_has_not():
+    near = limits.evaluate(LIMITS, {"daily": 7.9996, "weekly": 47.4999, "monthly": 199.999})
+    assert [(near[p]["pct"], near[p]["status"]) for p in limits.PERIODS] == \
+        [(79.9, "ok"), (94.9, "warning"), (99.9, "critical")]
+    assert limits.describe("daily", near["daily"]) == "day $8.00/$10 (79%)"
+
+
 def test_evaluate_worst_compact_and_crossings():
     assert limits.evaluate({**LIMITS, "daily": None, "weekly": None, "monthly": None}, {"daily": 99}) == {}
     assert limits.worst({}) == "ok" and limits.compact({}) == ""
@@ -41,12 +48,18 @@ def test_evaluate_worst_compact_and_crossings():
     hot = limits.evaluate(LIMITS, {"daily": 8.4, "weekly": 49, "monthly": 250})
     assert [hot[p]["status"] for p in limits.PERIODS] == ["warning", "critical", "exceeded"]
     assert limits.worst(hot) == "exceeded"
-    assert limits.compact(hot) == "month $250/$200 OVER · week $49/$50 !! · day $8.40/$10 !"
+    assert limits.compact(hot) == "month $250.00/$200 OVER · week $49.00/$50 !! · day $8.40/$10 !"
     assert limits.crossed({"daily": "warning", "weekly": "ok"}, hot) == ["weekly", "monthly"]
     assert limits.crossed({p: hot[p]["status"] for p in hot}, hot) == []
     tokens = limits.evaluate({**LIMITS, "unit": "tokens", "daily": 5_000_000}, {"daily": 4_200_000})
     assert limits.describe("daily", tokens["daily"]) == "day 4.2M/5M tokens (84%)"
     assert limits.amount({"unit": "tokens"}, 1.5, 900) == 900 and limits.amount({"unit": "usd"}, 1.5, 900) == 1.5
+
+
+def test_the_cli_knows_the_status_exit_codes():
+    from ai_budget import cli
+
+    assert set(cli.STATUS_EXIT_CODES) == set(limits.EXIT_CODES.values()) - {0}
 
 
 def test_period_ends_follow_starts():
@@ -114,9 +127,9 @@ def test_old_files_load_and_bad_limits_are_named(env, capsys):
 # ---------------------------------------------------------------- status, check, the brief
 
 def write_spend(env, clock, today_usd: float, earlier_usd: float = 0.0):
-    """A session an hour ago costing `today_usd`, and one at local midnight's minute costing `earlier_usd`."""
+    """A session an hour ago costing `today_usd`, and one a minute after local midnight costing `earlier_usd`."""
     now = clock["now"]
-    midnight = now.astimezone().replace(hour=0, minute=1)
+    midnight = limits.period_starts(now)["daily"] + timedelta(minutes=1)  # replace(hour=0) is wrong on a DST day
     write_session(env.projects, [line(mid="t1", rid="t1", ts=ts(now - timedelta(hours=1)), inp=0, out=spend(today_usd))],
                   session="today")
     if earlier_usd:
@@ -135,7 +148,9 @@ def test_status_exit_codes(env, capsys, clock, today_usd, status, code):
     got, data, _ = run_json(capsys, "status", "--no-fetch", "--exit-code")
     daily = data["limits"]["periods"]["daily"]
     assert got == code and daily["status"] == status and daily["spent"] == pytest.approx(today_usd, abs=0.001)
+    assert data["ok"] is True  # the command succeeded; the code carries the status
     assert data["limits"]["exit_code"] == code and data["limits"]["status"] == status
+    assert datetime.fromisoformat(daily["since"]) <= clock["now"] < datetime.fromisoformat(daily["resets_at"])
 
 
 def test_status_without_limits_exits_0(env, capsys, clock):
@@ -159,7 +174,7 @@ def test_check_and_the_brief_show_the_limits(env, capsys, clock):
     assert periods["daily"]["status"] == "critical" and periods["daily"]["spent"] == pytest.approx(9.6, abs=0.001)
     assert periods["monthly"]["status"] == "ok" and "weekly" not in periods
     _, out, _ = run(capsys, "check", "--no-fetch")
-    assert "Limits   day $9.60/$10 (96%) CRITICAL; month $9.60/$1,000 (1%) ok (API-equivalent estimate)" in out
+    assert "Limits   day $9.60/$10 (96%) CRITICAL; month $9.60/$1,000 (0%) ok (API-equivalent estimate)" in out  # floored: 0.96 %
     _, md, _ = run(capsys, "check", "--no-fetch", "--markdown")
     lines = md.splitlines()
     assert lines[1].startswith("**Spend limits:** day $9.60/$10 (96%) CRITICAL")  # right after Claude
@@ -170,6 +185,12 @@ def test_check_and_the_brief_show_the_limits(env, capsys, clock):
 # ---------------------------------------------------------------- boundaries under faketime
 
 FAKETIME = shutil.which("faketime")
+
+
+def unfaked_environ() -> dict:
+    """os.environ without an outer faketime's settings (CI runs this suite under one):
+    the child's own faketime must start from the real clock."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("FAKETIME") and k != "LD_PRELOAD"}
 
 
 def boundary_case(tmp_path, zone: str, local_now: str):
@@ -183,7 +204,7 @@ def boundary_case(tmp_path, zone: str, local_now: str):
     day = now.replace(hour=0, minute=0)
     week = (now - timedelta(days=now.weekday())).replace(hour=0, minute=0)
     month = now.replace(day=1, hour=0, minute=0)
-    env = dict(os.environ, TZ=zone, HOME=str(tmp_path / "h"), AI_BUDGET_HOME=str(tmp_path / "b"),
+    env = dict(unfaked_environ(), TZ=zone, HOME=str(tmp_path / "h"), AI_BUDGET_HOME=str(tmp_path / "b"),
                AI_BUDGET_CACHE_DIR=str(tmp_path / "c"), CLAUDE_CONFIG_DIR=str(tmp_path / "claude"),
                AI_BUDGET_API_BASE="http://127.0.0.1:9", FAKETIME_DONT_FAKE_MONOTONIC="1")
     for d in ("h", "b", "claude/projects"):
@@ -199,12 +220,18 @@ def boundary_case(tmp_path, zone: str, local_now: str):
     budget = budget_file.default_budget()
     budget["limits"].update(unit="tokens", daily=10**9, weekly=10**9, monthly=10**9)  # tokens: exact sums
     (tmp_path / "b" / "budget.json").write_text(json.dumps(budget))
-    proc = subprocess.run([FAKETIME, now.strftime("%Y-%m-%d %H:%M:%S"), sys.executable, str(REPO / "scripts" / "budget.py"),
-                           "status", "--json", "--no-fetch"], env=env, capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    data = json.loads(proc.stdout)
+    out = {}
+    for argv in (("status", "--json", "--no-fetch"), ("usage", "--json")):
+        proc = subprocess.run([FAKETIME, now.strftime("%Y-%m-%d %H:%M:%S"), sys.executable,
+                               str(REPO / "scripts" / "budget.py"), *argv], env=env, capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        out[argv[0]] = json.loads(proc.stdout)
+    data = out["status"]
     assert datetime.fromisoformat(data["generated_at"].replace("Z", "+00:00")).astimezone(tz).strftime("%Y-%m-%d %H") == \
         now.strftime("%Y-%m-%d %H")  # the clock really was faked
+    # `usage` reads quarter-hour slots, the limits single responses: the same periods either way.
+    assert {p: out["usage"][p]["output_tokens"] for p in limits.PERIODS} == \
+        {p: e["spent"] for p, e in data["limits"]["periods"].items()}
     return {p: e["spent"] for p, e in data["limits"]["periods"].items()}, \
         {p: e["since"] for p, e in data["limits"]["periods"].items()}
 
@@ -224,3 +251,31 @@ def boundary_case(tmp_path, zone: str, local_now: str):
 def test_period_boundaries_under_faketime(tmp_path, zone, local_now, expected):
     spent, since = boundary_case(tmp_path, zone, local_now)
     assert spent == expected, (spent, since)
+
+
+def test_the_session_start_hook_shows_the_limits(env, capsys, clock, monkeypatch):
+    import io
+
+    write_spend(env, clock, 12)
+    run(capsys, "set", "limits", "--daily", "10")
+    monkeypatch.setattr(sys, "stdin", io.StringIO('{"session_id": "s1", "hook_event_name": "SessionStart"}'))
+    code, out, _ = run(capsys, "hook", "session-start")
+    context = json.loads(out)["hookSpecificOutput"]["additionalContext"]
+    assert code == 0, out
+    assert context.splitlines()[1] == "**Spend limits:** day $12.00/$10 (120%) EXCEEDED (API-equivalent estimate)", context
+
+
+@pytest.mark.skipif(FAKETIME is None, reason="faketime not installed")
+def test_the_briefs_today_starts_at_the_real_midnight_on_a_dst_day(tmp_path):
+    """New York, 8 March 2026 at 23:30 EDT: midnight was EST. A midnight taken with the
+    current offset (an hour late) would miss a response at 00:30 EST."""
+    spent, _ = boundary_case(tmp_path, "America/New_York", "2026-03-08 23:30:00")
+    env = dict(unfaked_environ(), TZ="America/New_York", HOME=str(tmp_path / "h"), AI_BUDGET_HOME=str(tmp_path / "b"),
+               AI_BUDGET_CACHE_DIR=str(tmp_path / "c"), CLAUDE_CONFIG_DIR=str(tmp_path / "claude"),
+               AI_BUDGET_API_BASE="http://127.0.0.1:9")
+    extra = [line(mid="dst", rid="dst", ts="2026-03-08T05:30:00.000Z", inp=0, out=5, session="dst")]  # 00:30 EST
+    write_session(tmp_path / "claude" / "projects", extra, session="dst")
+    proc = subprocess.run([FAKETIME, "2026-03-08 23:30:00", sys.executable, str(REPO / "scripts" / "budget.py"), "check",
+                           "--json", "--no-fetch"], env=env, capture_output=True, text=True, timeout=60)
+    data = json.loads(proc.stdout)
+    assert data["local"]["today"]["output_tokens"] == spent["daily"] + 5 == data["limits"]["periods"]["daily"]["spent"]

@@ -4,6 +4,7 @@ committed history stands in for them, so reports still cover those days."""
 import json
 import shutil
 import subprocess
+import sys
 from datetime import timedelta
 
 import pytest
@@ -16,11 +17,18 @@ from test_workflow import ts
 
 
 def sessions(env, now):
-    """Two sessions 100 and 120 days ago, one an hour ago."""
+    """Two sessions 100 and 120 days ago (the first with a <synthetic> API-error line), one an hour ago."""
     for name, when, out in (("old1", now - timedelta(days=100), 1_000), ("old2", now - timedelta(days=120), 2_000),
                             ("new", now - timedelta(hours=1), 40)):
-        write_session(env.projects, [line(mid=f"{name}-{i}", rid=f"{name}-{i}", ts=ts(when + timedelta(minutes=i)),
-                                          out=out + i, session=name) for i in range(3)], session=name)
+        lines = [line(mid=f"{name}-{i}", rid=f"{name}-{i}", ts=ts(when + timedelta(minutes=i)), out=out + i, session=name)
+                 for i in range(3)]
+        if name == "old1":
+            lines.append(line(mid="err", ts=ts(when + timedelta(minutes=5)), inp=0, out=0, model="<synthetic>", session=name))
+        write_session(env.projects, lines, session=name)
+
+
+def labelled_sessions() -> set:
+    return {e.session for e, _ in index.entries() if e.model != "<synthetic>"}
 
 
 def slots_match_entries() -> bool:
@@ -53,18 +61,20 @@ def report(capsys, kind="daily"):
 def test_set_retention_prunes_what_the_history_holds(env, capsys, clock):
     now = clock["now"]
     sessions(env, now)
-    daily, models = report(capsys), report(capsys, "models")
+    daily, models, tools = report(capsys), report(capsys, "models"), report(capsys, "tools")
     assert {e.session for e, _ in index.entries()} == {"old1", "old2", "new"}
     code, data, err = run_json(capsys, "set", "retention", "--days", "90")
     assert code == 0 and data["retention"] == {"days": 90}
     assert data["pruned"] == {"sessions": 2, "rows": 6, "kept_uncovered": 0}
-    assert {e.session for e, _ in index.entries()} == {"new"} and slots_match_entries()
+    assert labelled_sessions() == {"new"} and slots_match_entries()
+    assert [e.model for e, _ in index.entries(session="old1")] == ["<synthetic>"]  # kept: history has no row for it
     assert (env.budget / "history" / "testbox.tsv").exists()
     last = subprocess.run(["git", "-C", str(env.budget), "log", "-1", "--format=%s"], capture_output=True, text=True)
     assert last.stdout.startswith("history: testbox usage through")  # committed, as report --save does
     # Reports still cover the pruned days, from the history.
     assert report(capsys) == daily
     assert report(capsys, "models")["totals"] == models["totals"]
+    assert report(capsys, "tools")["totals"] == tools["totals"]  # what used the tokens: the history's days too
     assert json.loads((env.budget / "budget.json").read_text())["retention"] == {"days": 90}
     _, out, _ = run(capsys, "set", "retention", "--days", "off")
     assert "keeps every response" in out
@@ -86,7 +96,7 @@ def test_the_sync_prunes_once_a_day_and_only_what_history_holds(env, capsys, clo
     run_json(capsys, "report", "daily", "--save")
     clock["now"] = now + timedelta(days=2)
     assert report(capsys) == before
-    assert {e.session for e, _ in index.entries()} == {"new"} and slots_match_entries()
+    assert labelled_sessions() == {"new"} and slots_match_entries()
 
 
 def test_retention_with_a_malformed_history_changes_nothing(env, capsys, clock):
@@ -97,13 +107,13 @@ def test_retention_with_a_malformed_history_changes_nothing(env, capsys, clock):
     (env.budget / "history" / "testbox.tsv").write_text("garbage\n")
     code, _, err = run(capsys, "set", "retention", "--days", "90")
     assert code == 2 and "testbox.tsv: line 1" in err and len(err.strip().splitlines()) == 1
-    assert not (env.budget / "budget.json").exists() and len(index.entries()) == 9
+    assert not (env.budget / "budget.json").exists() and len(index.entries()) == 10
     # Set by hand with the history still malformed: the sync keeps every row and says why.
     data = budget_file.default_budget()
     data["retention"] = {"days": 90}
     (env.budget / "budget.json").write_text(json.dumps(data))
     code, _, err = run(capsys, "usage")
-    assert code == 0 and "retention: nothing pruned" in err and len(index.entries()) == 9
+    assert code == 0 and "retention: nothing pruned" in err and len(index.entries()) == 10
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "34", "abc", "1.5", "40000", ""])
@@ -190,3 +200,38 @@ def test_a_pruned_session_resumed_later_is_read_whole_again(env, capsys, clock):
     assert after["totals"]["outputTokens"] == before["totals"]["outputTokens"] + added
     assert after["totals"]["notInTranscript"] == before["totals"]["notInTranscript"]
     assert slots_match_entries()
+
+
+def test_set_retention_shrinks_the_index_file(env, capsys, clock):
+    now = clock["now"]
+    for n in range(40):  # enough old rows to fill pages
+        write_session(env.projects, [line(mid=f"o{n}-{i}", rid=f"o{n}-{i}", ts=ts(now - timedelta(days=100, minutes=i)),
+                                          session=f"o{n}") for i in range(100)], session=f"o{n}")
+    report(capsys)
+    size = index.db_path().stat().st_size
+    assert run_json(capsys, "set", "retention", "--days", "35")[1]["pruned"]["rows"] == 4000
+    assert index.db_path().stat().st_size < size / 2 and report(capsys)["totals"]["entries"] == 4000
+
+
+def test_pruning_while_other_runs_sync_stays_exact(env, capsys, clock):
+    """set retention and three report runs at once (children, the real clock: the sessions
+    are placed against it): one prune, every sync under the index lock, slots exact."""
+    from datetime import datetime, timezone
+
+    from conftest import REPO
+
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    clock["now"] = now
+    sessions(env, now)
+    before = report(capsys)
+    cmd = [sys.executable, str(REPO / "scripts" / "budget.py")]
+    procs = [subprocess.Popen(cmd + ["report", "daily", "--json", "--tz", "UTC"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE) for _ in range(3)]
+    procs.append(subprocess.Popen(cmd + ["set", "retention", "--days", "90", "--json"], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE))
+    outs = [p.communicate(timeout=60) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], [o[1] for o in outs]
+    assert json.loads(outs[-1][0])["pruned"]["rows"] == 6
+    for out, _err in outs[:3]:
+        assert rounded(json.loads(out))["totals"] == before["totals"]  # before or after the prune: the same
+    assert labelled_sessions() == {"new"} and slots_match_entries() and report(capsys) == before

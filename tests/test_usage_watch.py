@@ -1,5 +1,6 @@
 """budget usage (the "now" view) and budget watch (the live view, in a pseudo-terminal)."""
 
+import contextlib
 import glob
 import os
 import pty
@@ -67,15 +68,18 @@ def test_usage_json_today_week_month(env, capsys, clock):
         assert p["days"] == (now.astimezone().date() - starts[period].date()).days + 1
         assert p["daily_avg_usd"] == pytest.approx(p["cost_usd"] / p["days"], abs=1e-4)
     today = data["daily"]
-    # Opus 4.5 output at $25/M, Sonnet 4.5 at $15/M.
-    assert today["cost_usd"] == pytest.approx(120_000 * 15e-6 + 50_000 * 25e-6)
-    assert today["top_models"][0] == {"name": "claude-sonnet-4-5", "cost_usd": pytest.approx(1.8)}
+    # Opus 4.5 output at $25/M (a2, 50,000 tokens, always today), Sonnet 4.5 at $15/M (the rest; on a
+    # Monday or the 1st the week's or month's first response is today's too).
+    sonnet = (expected(starts, now)["daily"][0] - 50_000) * 15e-6
+    assert today["cost_usd"] == pytest.approx(sonnet + 50_000 * 25e-6)
+    assert today["top_models"] == [{"name": "claude-sonnet-4-5", "cost_usd": pytest.approx(sonnet)},
+                                   {"name": "claude-opus-4-5", "cost_usd": pytest.approx(1.25)}]
     assert [p["name"] for p in today["top_projects"]] == ["-home-me-web", "-home-me-notes"]
     assert data["limits"]["periods"]["daily"]["status"] == "exceeded"
     assert "API-equivalent" in data["note"]
     _, text, _ = run(capsys, "usage")
     assert "today" in text and "this week" in text and "this month" in text and "Top models, today:" in text
-    assert "day $3.05/$2 (152%) EXCEEDED" in text
+    assert f"day ${today['cost_usd']:.2f}/$2 ({int(today['cost_usd'] / 2 * 100)}%) EXCEEDED" in text
 
 
 def test_usage_writes_nothing_once_the_index_is_warm(env, capsys, clock):
@@ -168,20 +172,30 @@ def wait_exit(pid: int, timeout: float = 10) -> int | None:
     return None
 
 
-def spawn_watch(env, clock, *extra):
+@contextlib.contextmanager
+def watching(clock, *extra):
+    """`watch` in a child whose terminal is a pseudo-terminal: (pid, the master's fd)."""
     argv, environment = child(clock, "watch", "--no-fetch", *extra)
     pid, fd = pty.fork()
     if pid == 0:  # the child: the pty is its terminal
         os.execve(argv[0], argv, environment)
-    return pid, fd
+    try:
+        yield pid, fd
+    finally:
+        try:  # only a child not reaped yet is still ours to kill (a reaped pid can be reused)
+            if os.waitpid(pid, os.WNOHANG) == (0, 0):
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+        os.close(fd)
 
 
 @needs_faketime
 @pytest.mark.parametrize("key", [b"q", b"\x03"])
 def test_watch_in_a_pseudo_terminal_leaves_on_q_and_ctrl_c(env, clock, key):
     window_fixture(env, clock["now"])
-    pid, fd = spawn_watch(env, clock, "--interval", "1")
-    try:
+    with watching(clock, "--interval", "1") as (pid, fd):
         before = termios.tcgetattr(fd)
         first = read_until(fd, b"Costs are API-equivalent")
         assert b"\x1b[?1049h" in first and b"\x1b[?25l" in first  # alternate screen, cursor hidden
@@ -199,13 +213,6 @@ def test_watch_in_a_pseudo_terminal_leaves_on_q_and_ctrl_c(env, clock, key):
         assert b"\x1b[?25h\x1b[?1049l" in rest and b"Traceback" not in rest
         after = termios.tcgetattr(fd)
         assert after == before  # terminal settings restored
-    finally:
-        try:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-        except (ProcessLookupError, ChildProcessError):
-            pass
-        os.close(fd)
 
 
 @needs_faketime
@@ -259,3 +266,37 @@ def test_watch_backs_off_after_a_failed_fetch(env, api, clock, monkeypatch):
     monkeypatch.setattr(watch, "_wait_for_quit", lambda fd, seconds: next(waits))
     watch._loop(clock["now"], 1.0, True)
     assert len(frames) == 3 and len(api.requests) == 1
+
+
+def test_watch_fits_lines_to_the_terminal_without_breaking_colour():
+    from ai_budget.commands.watch import fit
+
+    coloured = "5h window  \x1b[32m[####......]\x1b[0m 40.0%  resets 14:05 (in 3h 00m)"
+    assert fit(coloured, 200) == coloured
+    assert fit(coloured, 20) == "5h window  [####..." + "…" and len(fit(coloured, 20)) == 20
+    assert fit("plain", 3) == "pl…"
+
+
+@needs_faketime
+def test_watch_takes_cbreak_back_after_ctrl_z(env, clock):
+    """Stopped (Ctrl-Z) and continued: a shell hands the terminal back in line mode; watch
+    takes cbreak again, so q still leaves without Enter."""
+    window_fixture(env, clock["now"])
+    with watching(clock, "--interval", "1") as (pid, fd):
+        before = termios.tcgetattr(fd)
+        read_until(fd, b"Costs are API-equivalent")
+        os.kill(pid, signal.SIGSTOP)
+        termios.tcsetattr(fd, termios.TCSANOW, before)  # what the shell does with the terminal
+        os.kill(pid, signal.SIGCONT)
+        read_until(fd, b"Costs are API-equivalent")
+        assert not termios.tcgetattr(fd)[3] & termios.ICANON
+        os.write(fd, b"q")
+        read_until(fd, b"\x1b[?1049l", timeout=10)
+        assert wait_exit(pid) == 0 and termios.tcgetattr(fd) == before
+
+
+def test_watch_says_when_the_reading_predates_the_reset(env, capsys, clock):
+    window_fixture(env, clock["now"])
+    clock["now"] += timedelta(hours=4)  # the window reset an hour ago; no reading since
+    out = run(capsys, "watch", "--once", "--no-fetch")[1]
+    assert "[" + "?" * 30 + "] n/a  the last reading (40%) is from before the reset at" in out and "ago)" in out

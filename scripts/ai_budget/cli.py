@@ -14,6 +14,8 @@ from . import notices
 from .errors import EXIT_BAD_INPUT, BudgetError
 from .timefmt import now_utc
 
+STATUS_EXIT_CODES = (10, 11, 12)  # analysis/limits.EXIT_CODES: warning, critical, exceeded
+
 
 def _parser_class():
     """argparse is loaded only for the commands that need it (not the status line or the hooks)."""
@@ -125,14 +127,6 @@ def build_parser(only: str | None = None):
                        ("hook", "Claude Code hook handler: session-start, user-prompt-submit, pre-tool-use, stop, session-end")):
         FAST[name](add_parser(name, help=text))
 
-    p = add_parser("estimate", parents=[common], help="a task's cost before it starts: %% of the 5-hour window, $")
-    p.add_argument("task", metavar="TYPE|DESCRIPTION", help="a calibration task type, or what the task is (not stored)")
-    p.add_argument("units", nargs="?", metavar="xN", help="units of the task type (x15)")
-    p.add_argument("--tier", metavar="TIER", help="trivial, simple, moderate, complex or massive (default: calibration)")
-    p.add_argument("--files", metavar="N", help="files it reads and edits")
-    p.add_argument("--reads", metavar="N", help="files it only reads")
-    p.add_argument("--no-fetch", action="store_true", help="do not call the usage API")
-
     p = add_parser("status", parents=[common], help="spend limits and the 5-hour window (exit codes for scripts)")
     p.add_argument("--no-fetch", action="store_true", help="do not call the usage API")
     p.add_argument("--exit-code", action="store_true", help="exit 10 warning, 11 critical, 12 exceeded (0 ok)")
@@ -142,6 +136,14 @@ def build_parser(only: str | None = None):
     p = add_parser("watch", parents=[session], help="live view: 5-hour gauge, burn rate, today against its limit (q to quit)")
     p.add_argument("--interval", metavar="S", default="5", help="seconds between redraws (default 5, at least 1)")
     p.add_argument("--once", action="store_true", help="print one frame and exit")
+
+    p = add_parser("estimate", parents=[common], help="a task's cost before it starts: %% of the 5-hour window, $")
+    p.add_argument("task", metavar="TYPE|DESCRIPTION", help="a calibration task type, or what the task is (not stored)")
+    p.add_argument("units", nargs="?", metavar="xN", help="units of the task type (x15)")
+    p.add_argument("--tier", metavar="TIER", help="trivial, simple, moderate, complex or massive (default: calibration)")
+    p.add_argument("--files", metavar="N", help="files it reads and edits")
+    p.add_argument("--reads", metavar="N", help="files it only reads")
+    p.add_argument("--no-fetch", action="store_true", help="do not call the usage API")
 
     p = add_parser("backlog", parents=[common], help="open backlog tasks with estimated cost")
     p.add_argument("--short", action="store_true", help="task lines only")
@@ -280,7 +282,8 @@ def _run(args) -> int:
     for warning in warnings:
         sys.stderr.write(f"budget {args.command}: warning: {warning}\n")
     if as_json:
-        payload = {"ok": result.code == 0, **result.data}
+        # `status --exit-code` reports a limit's status in its code: the command itself succeeded.
+        payload = {"ok": result.code == 0 or result.code in STATUS_EXIT_CODES, **result.data}
         if warnings:
             payload["warnings"] = warnings
         print(json.dumps(payload, indent=2, default=str, allow_nan=False))  # a bare NaN is not JSON

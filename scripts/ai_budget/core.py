@@ -5,7 +5,8 @@ Every surface shares these: `check`, `log` and the hooks call them and then do
 their own writes; an MCP server or a web page can call them with no side
 effects. The only files they can touch are caches: the usage API's (when
 `allow_fetch`) and the transcript index (when transcripts changed since its last
-sync). With `allow_fetch=False` and a warm index nothing at all is written.
+sync, and once a UTC day with a retention set: its prune). With
+`allow_fetch=False` and a warm index nothing at all is written.
 
     brief(now, *, allow_fetch=True, session_id=None, sync_index=True) -> dict
     usage_summary(now) -> dict
@@ -105,8 +106,8 @@ def _local(budget: dict, now, five: dict, sync_index: bool = True) -> dict:
     marked `counting`."""
     if sync_index:
         synced_prices(budget, now)
-    midnight = now.astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
-    out = {"today": _since(midnight), "window": None, **({} if sync_index else {"counting": True})}
+    # The limits' local midnight: on a DST day it has another offset than now.
+    out = {"today": _since(limits.period_starts(now)["daily"]), "window": None, **({} if sync_index else {"counting": True})}
     resets = parse_iso(five.get("resets_at"))
     if resets and resets > now:
         out["window"] = _since(resets - FIVE_HOURS)
@@ -127,8 +128,9 @@ def spend_limits(budget: dict, now) -> dict:
     got = index.period_spend(limits.starts_ms(lim, now))
     unpriced = max((g["unpriced"] for g in got.values()), default=0)
     evaluated = limits.evaluate(lim, limits.spent_of(lim, got))
+    ends = limits.period_ends(now) if evaluated else {}
     for period, e in evaluated.items():
-        e["since"] = starts[period].isoformat()
+        e.update(since=starts[period].isoformat(), resets_at=ends[period].isoformat())
     status = limits.worst(evaluated)
     return {"status": status, "exit_code": limits.EXIT_CODES[status], "unit": lim["unit"],
             "warn_at": lim["warn_at"], "critical_at": lim["critical_at"], "periods": evaluated,
@@ -174,8 +176,7 @@ def usage_summary(now) -> dict:
     reading places it) and this month, from the last reading (never fetched)."""
     budget = budget_file.load(paths.budget_file())
     out = _local(budget, now, utilisation.current(budget, now, allow_fetch=False).get("five_hour") or {})
-    first = now.astimezone().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    return {**out, "month": _since(first)}
+    return {**out, "month": _since(limits.period_starts(now)["monthly"])}
 
 
 def status(now, *, allow_fetch: bool = True) -> dict:

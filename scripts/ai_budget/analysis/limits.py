@@ -92,7 +92,8 @@ def evaluate(limits: dict, spent: dict[str, float]) -> dict[str, dict]:
             continue
         used = spent.get(period) or 0
         pct = used / limit * 100
-        out[period] = {"limit": limit, "spent": round(used, 4), "pct": round(pct, 1),
+        # Floored, so a shown share never reaches a threshold the status has not (79.96 % is 79.9, ok).
+        out[period] = {"limit": limit, "spent": round(used, 4), "pct": int(pct * 10) / 10,
                        "status": status_of(pct, warn_at, critical_at), "unit": unit}
     return out
 
@@ -122,11 +123,15 @@ def quantity(value: float, unit: str) -> str:
     return f"{value:.0f}"
 
 
+def _spent(value: float, unit: str) -> str:
+    return f"${value:,.2f}" if unit != "tokens" else quantity(value, unit)
+
+
 def describe(period: str, e: dict) -> str:
     """One period for a line of text: "day $4.10/$10 (41%)"."""
     unit = e.get("unit", "usd")
     tail = " tokens" if unit == "tokens" else ""
-    return f"{LABELS[period]} {quantity(e['spent'], unit)}/{quantity(e['limit'], unit)}{tail} ({e['pct']:.0f}%)"
+    return f"{LABELS[period]} {_spent(e['spent'], unit)}/{quantity(e['limit'], unit)}{tail} ({int(e['pct'])}%)"
 
 
 def compact(evaluated: dict[str, dict]) -> str:
@@ -139,5 +144,5 @@ def compact(evaluated: dict[str, dict]) -> str:
     for period in hot:
         e = evaluated[period]
         unit = e.get("unit", "usd")
-        parts.append(f"{LABELS[period]} {quantity(e['spent'], unit)}/{quantity(e['limit'], unit)}{MARKERS[e['status']]}")
+        parts.append(f"{LABELS[period]} {_spent(e['spent'], unit)}/{quantity(e['limit'], unit)}{MARKERS[e['status']]}")
     return " · ".join(parts)

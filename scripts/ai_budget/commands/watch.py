@@ -11,6 +11,7 @@ a failed attempt not again for CACHE_TTL_S."""
 from __future__ import annotations
 
 import os
+import re
 import select
 import signal
 import sys
@@ -38,8 +39,8 @@ def interval(value: str) -> float:
     return seconds
 
 
-class _Stop(Exception):
-    pass
+class _Stop(BaseException):
+    """SIGTERM, raised where the loop is (as KeyboardInterrupt, past any `except Exception`)."""
 
 
 def _stop(_signum, _frame):
@@ -73,7 +74,10 @@ def _wait_for_quit(fd, seconds: float) -> bool:
             return False
         # select, not sleep, with nothing to read too: under libfaketime a signal in sleep became an OSError.
         if select.select([] if fd is None else [fd], [], [], left)[0]:
-            got = os.read(fd, 64)
+            try:
+                got = os.read(fd, 64)
+            except OSError:  # the terminal went away (hung up): nothing left to watch on
+                return True
             if not got or any(k in got for k in QUIT_KEYS):
                 return True
     return False
@@ -86,6 +90,7 @@ def _loop(start, every: float, fetch: bool, session_id: str | None = None) -> No
     fd = _keys_fd()
     saved = None
     previous = signal.signal(signal.SIGTERM, _stop)
+    resumed = None
     began, retry_at, first = time.monotonic(), 0.0, True
     try:
         if fd is not None:
@@ -94,6 +99,8 @@ def _loop(start, every: float, fetch: bool, session_id: str | None = None) -> No
 
             saved = termios.tcgetattr(fd)
             tty.setcbreak(fd)
+            if hasattr(signal, "SIGCONT"):  # back from Ctrl-Z: the shell gave the terminal back in line mode
+                resumed = signal.signal(signal.SIGCONT, lambda *_: tty.setcbreak(fd))
         if screen:
             out.write(ENTER)
         while True:
@@ -116,6 +123,8 @@ def _loop(start, every: float, fetch: bool, session_id: str | None = None) -> No
         pass
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if resumed is not None:
+            signal.signal(signal.SIGCONT, resumed)
         if saved is not None:
             import termios
 
@@ -125,6 +134,16 @@ def _loop(start, every: float, fetch: bool, session_id: str | None = None) -> No
             out.flush()
 
 
+ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def fit(line: str, cols: int) -> str:
+    """The line cut to the terminal's width (a wrapped line would shift the redraw);
+    a line that must be cut loses its colour, not its words."""
+    plain = ESCAPE.sub("", line)
+    return line if len(plain) <= cols else plain[:max(cols - 1, 0)] + "…"
+
+
 def _draw(out, lines: list[str], screen: bool) -> None:
     if not screen:
         out.write("\n".join(lines) + "\n\n")
@@ -132,6 +151,5 @@ def _draw(out, lines: list[str], screen: bool) -> None:
         import shutil
 
         cols = shutil.get_terminal_size().columns
-        fitted = [line[:cols] if "\x1b" not in line else line for line in lines]
-        out.write("\x1b[H" + "".join(f"{line}\x1b[K\n" for line in fitted) + "\x1b[J")
+        out.write("\x1b[H" + "".join(f"{fit(line, cols)}\x1b[K\n" for line in lines) + "\x1b[J")
     out.flush()

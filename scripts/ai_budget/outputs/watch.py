@@ -37,7 +37,10 @@ def frame(data: dict, now, colour: bool = False) -> list[str]:
     lines = [f"ai-budget watch · {now.astimezone().strftime('%a %d %b %H:%M:%S')} · q or Ctrl-C to leave", ""]
     shown = "n/a" if util is None else f"{float(util):5.1f}%"
     level = _level(float(util), data.get("alerts") or {}) if util is not None else ""
-    reset = f"resets {countdown(resets, now)}" if resets and resets > now else "no running window"
+    if five.get("reset_since"):
+        reset = f"the last reading ({float(five['util']):.0f}%) is from before the reset at {countdown(resets, now)}"
+    else:
+        reset = f"resets {countdown(resets, now)}" if resets and resets > now else "no running window"
     lines.append(f"5h window  {_paint(gauge(util), level, colour)} {shown}  {reset}")
     p = five.get("pace")
     if p:

@@ -25,7 +25,7 @@ from ..errors import SourceUnavailable
 from ..sources import cost_state, transcripts
 from ..sources.dedup import Deduper
 from ..sources.transcripts import Entry
-from ..tokens import Totals, Usage, model_label
+from ..tokens import SYNTHETIC, Totals, Usage, model_label
 from .index_peek import SETUP, db_path_str
 from .index_peek import period_spend as period_spend_on
 
@@ -558,18 +558,18 @@ def daily_by_model() -> dict:
     return out
 
 
-DAY_MS = 86_400_000
 
-
-def prune(cutoff_ms: int, history, force: bool = False) -> dict:
+def prune(cutoff_ms: int, history, force: bool = False, vacuum: bool = False) -> dict:
     """Drop the per-response rows of sessions whose last activity is before `cutoff_ms`
     (a UTC midnight), inside the index lock. Only rows the committed history holds
-    go: a session with a (UTC day, model) that `history()` ({(day, label): row},
-    history_file.read; called only when there is pruning to do) does not cover in full is kept, so reports lose nothing.
+    go: a session with a (UTC day, model) that `history()` ({(day, label): row} as
+    history_file.read gives; called only when there is something to prune) does not
+    cover in full is kept, so reports lose nothing.
     Whole session families (sharing a cost-state startTime) go together with their
     cost-state records, so no extra is recomputed against missing lines; the extras
     derived from them stay (a few rows per session), so reports keep what no line holds.
-    The triggers keep `slots` equal to what is left. Runs once per cutoff unless `force`."""
+    The triggers keep `slots` equal to what is left. Runs once per cutoff unless `force`;
+    `vacuum` gives the freed pages back to the file system (SQLite only reuses them)."""
     with locked(db_path()):
         con = connect()
         try:
@@ -578,12 +578,14 @@ def prune(cutoff_ms: int, history, force: bool = False) -> dict:
                     return {"sessions": 0, "rows": 0, "kept_uncovered": 0}
                 out = _prune(con, cutoff_ms, history)
                 _set_meta(con, "retention_cutoff", str(cutoff_ms))
+            if vacuum and out["rows"]:
+                con.execute("VACUUM")
         finally:
             con.close()
     return out
 
 
-def _prune(con, cutoff_ms: int, history: dict) -> dict:
+def _prune(con, cutoff_ms: int, history) -> dict:
     last = {s: ts for s, ts in con.execute("SELECT session, max(ts_ms) FROM entries GROUP BY session")}
     for s, ts in con.execute("SELECT session, max(ts_ms) FROM cost_states GROUP BY session"):
         last[s] = max(ts, last.get(s, ts))
@@ -604,7 +606,7 @@ def _prune(con, cutoff_ms: int, history: dict) -> dict:
             (cutoff_ms,)):
         label = model_label(model, bool(fast))
         row = history.get((day, label)) if label else None
-        if (label is None and not total) or (row is not None and sum(row[1:5]) >= total):
+        if label is None or (row is not None and sum(row[1:5]) >= total):  # no label: kept below
             covered.add((day, model, fast))
     uncovered = {s for s, day, model, fast in con.execute(
         "SELECT DISTINCT session, strftime('%Y-%m-%d', ts_ms / 1000, 'unixepoch'), model, fast FROM entries "
@@ -613,16 +615,22 @@ def _prune(con, cutoff_ms: int, history: dict) -> dict:
         if members & uncovered:
             uncovered |= members
     gone = sorted(old - uncovered)
-    rows = 0
+    rows, sessions = 0, 0
+    # Rows with no model label (<synthetic> API errors, no tokens) stay: the history has no row for them, and
+    # reports count them as responses.
+    labelled = f"coalesce(model, '') NOT IN ('', '{SYNTHETIC}')"
     for chunk in range(0, len(gone), 500):
         part = gone[chunk:chunk + 500]
         marks = ','.join('?' * len(part))
-        rows += con.execute(f"DELETE FROM entries WHERE session IN ({marks})", part).rowcount
-        con.execute(f"DELETE FROM cost_states WHERE session IN ({marks})", part)
+        sessions += con.execute(f"SELECT count(DISTINCT session) FROM entries WHERE session IN ({marks}) AND {labelled}",
+                                part).fetchone()[0]
+        rows += con.execute(f"DELETE FROM entries WHERE session IN ({marks}) AND {labelled}", part).rowcount
+        for table in ("cost_states", "agent_links"):  # agent_links: what only the deleted rows referred to
+            con.execute(f"DELETE FROM {table} WHERE session IN ({marks})", part)
         # Their files, unchanged, are not read again; one that grows (a session resumed after the cutoff) is
         # read again from the start, so its lines and cost-state records are whole again.
         con.execute(f"UPDATE files SET print = NULL WHERE session IN ({marks})", part)
-    return {"sessions": len(gone), "rows": rows, "kept_uncovered": len(old & uncovered)}
+    return {"sessions": sessions, "rows": rows, "kept_uncovered": len(old & uncovered)}
 
 
 def session_totals(project: str, session: str) -> tuple[Totals, float]:

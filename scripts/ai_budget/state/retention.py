@@ -19,9 +19,10 @@ def cutoff_ms(days: int, now: datetime) -> int:
 
 
 def prune(budget: dict, now: datetime, home, machine: str, force: bool = False) -> dict | None:
-    """None when everything is kept; else index.prune's counts."""
+    """None when everything is kept; else index.prune's counts. Forced (the setting
+    just made) the index file also shrinks; the daily prune leaves the space for reuse."""
     days = budget["retention"]["days"]
     if not days:
         return None
     path = history_file.path_for(home, machine)
-    return index.prune(cutoff_ms(days, now), lambda: history_file.read(path), force)
+    return index.prune(cutoff_ms(days, now), lambda: history_file.read(path), force, vacuum=force)
