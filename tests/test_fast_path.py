@@ -313,3 +313,21 @@ def test_help_is_whole_and_as_wide_as_shutil_would_make_it(columns, monkeypatch,
         cli.main(["--help"])  # every command's help line formats (a bare % in one broke it)
     out = capsys.readouterr().out
     assert exc.value.code == 0 and "estimate" in out and "watch" in out
+
+
+def test_status_line_never_waits_for_another_sync(env, monkeypatch, capsys):
+    main = write_session(env.projects, [line(mid="m1", rid="r1", out=1_000_000)])
+    payload = {"session_id": "s1", "transcript_path": str(main), "rate_limits": limits(), "cost": {"total_cost_usd": 9.99}}
+    assert "$15.00 API-eq" in feed(monkeypatch, capsys, payload, "statusline")[1]
+    with main.open("a") as out:
+        out.write(line(mid="m2", rid="r2", out=1_000_000) + "\n")
+    with atomic.locked(index.db_path()):  # another run's sync (a check, a report) holds the index
+        started = time.monotonic()
+        out = feed(monkeypatch, capsys, payload, "statusline")[1]
+        assert time.monotonic() - started < 2
+    assert "$15.00 API-eq" in out and out.rstrip().endswith("(transcripts still being counted)")  # what it has, marked
+    out = feed(monkeypatch, capsys, payload, "statusline")[1]
+    assert "$30.00 API-eq" in out and "counted" not in out
+    with pytest.raises(BlockingIOError), atomic.locked(index.db_path()):
+        with atomic.locked(index.db_path(), wait=False):
+            pass

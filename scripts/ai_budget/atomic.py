@@ -45,16 +45,17 @@ def _lock_file(path) -> str:
 
 
 class locked:  # noqa: N801 - used as a function: `with locked(path):`
-    """Hold an exclusive lock on `path` for a read-modify-write cycle."""
+    """Hold an exclusive lock on `path` for a read-modify-write cycle. wait=False:
+    raise BlockingIOError at once when another process holds it."""
 
-    def __init__(self, path):
-        self.path = path
+    def __init__(self, path, wait: bool = True):
+        self.path, self.wait = path, wait
 
     def __enter__(self):
         self.handle = open(_lock_file(self.path), "a+b")
         try:
             if fcntl:
-                fcntl.flock(self.handle.fileno(), fcntl.LOCK_EX)
+                fcntl.flock(self.handle.fileno(), fcntl.LOCK_EX | (0 if self.wait else fcntl.LOCK_NB))
         except BaseException:
             self.handle.close()
             raise

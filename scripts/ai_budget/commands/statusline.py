@@ -33,32 +33,39 @@ def store_snapshot(windows: dict | None, now, session_id) -> None:
         statusline_snapshot.write(windows, now, session_id)
 
 
-def session_cost(payload: dict, budget: dict) -> float | None:
-    """This session's API-equivalent cost from the index, syncing only its files, and
-    only when they changed since the index read them (the parser is not even loaded then)."""
+def session_cost(payload: dict, budget: dict) -> tuple[float | None, bool]:
+    """(this session's API-equivalent cost, still being counted) from the index, syncing
+    only its files, and only when they changed since the index read them (the parser is
+    not even loaded then). While another run holds the index (a first build, a sync),
+    never waits: the index's figure as it is, or None, marked as still being counted."""
     from ..analysis import pricing
     from ..state import index_peek
 
     transcript = payload.get("transcript_path")
     if not isinstance(transcript, str) or not transcript:
-        return None
+        return None, False
     main = transcript_paths.normal(transcript)
     roots = paths.projects_roots_str()
     root = transcript_paths.root_of(main, roots)
     if root is None or not os.path.isfile(main):
-        return None
+        return None, False
     files = transcript_paths.session_files(main)
     project, session = transcript_paths.session_of(main, root)
     prices = pricing.load(budget.get("pricing_overrides"))
     cost = index_peek.session_cost(files, project, session, prices.fingerprint)
-    if cost is not None or index_peek.building():  # a first build holds the index: never wait for it
-        return cost
-    from pathlib import Path
+    if cost is not None:
+        return cost, False
+    if not index_peek.building():
+        from pathlib import Path
 
-    from ..state import index
+        from ..state import index
 
-    index.sync(prices, roots=[Path(r) for r in roots], only=[Path(f) for f in files])
-    return index.session_cost(project, session)
+        try:
+            index.sync(prices, roots=[Path(r) for r in roots], only=[Path(f) for f in files], wait=False)
+            return index.session_cost(project, session), False
+        except BlockingIOError:
+            pass
+    return index_peek.session_cost(files, project, session, prices.fingerprint, as_is=True) or None, True
 
 
 def limits_fragment(budget: dict, now) -> str:
@@ -107,16 +114,14 @@ def render(payload: dict, budget: dict, now) -> str:
         five = {**five, "resets_at_dt": resets if resets and resets > now else None}
     p = pace.pace(five.get("util"), resets, now, "five_hour") if five else None
     try:
-        cost = session_cost(payload, budget)
+        cost, counting = session_cost(payload, budget)
     except Exception:  # noqa: BLE001 - the cost is optional; Claude Code's own estimate stands in
-        cost = None
+        cost, counting = None, False
     if cost is None:
-        from ..state import index_peek
-
         c = payload.get("cost", {}).get("total_cost_usd") if isinstance(payload.get("cost"), dict) else None
         cost = float(c) if isinstance(c, (int, float)) and not isinstance(c, bool) else None
-        if index_peek.building():  # Claude Code's own figure meanwhile, marked
-            stale += " (transcripts still being counted)"
+    if counting:  # the index's figure so far (or Claude Code's own): marked
+        stale += " (transcripts still being counted)"
     try:
         spend = limits_fragment(budget, now)
     except Exception:  # noqa: BLE001 - optional, as the cost

@@ -253,9 +253,11 @@ def _results(jobs, pending: int, prices):
         yield from pool.imap(_read, todo, chunksize=4)
 
 
-def sync(prices, roots: list[Path] | None = None, only: list[Path] | None = None, progress=None) -> dict:
+def sync(prices, roots: list[Path] | None = None, only: list[Path] | None = None, progress=None,
+         wait: bool = True) -> dict:
     """Bring the index up to date (or just the files in `only`); returns counts.
-    Safe with concurrent runs. `progress(done_bytes, total_bytes)` is called as files are read."""
+    Safe with concurrent runs. `progress(done_bytes, total_bytes)` is called as files are read.
+    wait=False: BlockingIOError at once while another run syncs (the status line never waits)."""
     roots = paths.projects_roots() if roots is None else roots
     # Parsed lines hold no reference cycles; the cyclic collector would only
     # re-walk the growing heap of kept entries, over and over.
@@ -263,18 +265,18 @@ def sync(prices, roots: list[Path] | None = None, only: list[Path] | None = None
     gc.disable()
     try:
         try:
-            return _sync(prices, roots, only, progress)
+            return _sync(prices, roots, only, progress, wait)
         except sqlite3.DatabaseError as exc:  # damage found past the first statements
             _set_aside(exc)
-            return _sync(prices, roots, only, progress)
+            return _sync(prices, roots, only, progress, wait)
     finally:
         if collecting:
             gc.enable()
 
 
-def _sync(prices, roots, only, progress) -> dict:
+def _sync(prices, roots, only, progress, wait=True) -> dict:
     found = transcripts.iter_transcripts(roots) if only is None else _stat_only(roots, only)
-    with locked(db_path()):
+    with locked(db_path(), wait=wait):
         con = connect()
         try:
             with con:

@@ -47,10 +47,12 @@ def _writable(path: str) -> bool:
     return os.access(folder, os.W_OK | os.X_OK) and (not os.path.exists(path) or os.access(path, os.R_OK | os.W_OK))
 
 
-def session_cost(files: list[str], project: str, session: str, prices_fingerprint: str) -> float | None:
+def session_cost(files: list[str], project: str, session: str, prices_fingerprint: str,
+                 as_is: bool = False) -> float | None:
     """The session's API-equivalent cost as indexed, if the index is set up, priced with
     this table and holds each of `files` (index keys: str(Path)) at its current inode,
-    size and mtime; else None (nothing to read, or something to sync first). Writes nothing."""
+    size and mtime; else None (nothing to read, or something to sync first). as_is: what
+    the index holds, whatever the files and prices are now. Writes nothing."""
     path = db_path_str()
     if not os.path.isfile(path):
         return None
@@ -71,12 +73,13 @@ def session_cost(files: list[str], project: str, session: str, prices_fingerprin
         con.execute("BEGIN")  # one snapshot for the checks and the sum
         if con.execute("PRAGMA user_version").fetchone()[0] != SETUP:
             return None
-        if con.execute("SELECT value FROM meta WHERE key = 'prices'").fetchone() != (prices_fingerprint,):
-            return None
-        rows = con.execute(f"SELECT path, inode, size, mtime_ns FROM files WHERE path IN ({','.join('?' * len(now))})",
-                           list(now)).fetchall()
-        if len(rows) != len(now) or any(now[p] != (ino, size, mtime) for p, ino, size, mtime in rows):
-            return None
+        if not as_is:
+            if con.execute("SELECT value FROM meta WHERE key = 'prices'").fetchone() != (prices_fingerprint,):
+                return None
+            rows = con.execute(f"SELECT path, inode, size, mtime_ns FROM files WHERE path IN ({','.join('?' * len(now))})",
+                               list(now)).fetchall()
+            if len(rows) != len(now) or any(now[p] != (ino, size, mtime) for p, ino, size, mtime in rows):
+                return None
         return con.execute("SELECT total(cost) FROM entries WHERE project = ? AND session = ?",
                            (project, session)).fetchone()[0]
     except sqlite3.Error:  # missing tables, damage, busy: the sync decides what to do
