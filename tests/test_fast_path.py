@@ -111,8 +111,12 @@ def test_statusline_same_line_from_the_peek_as_from_a_sync(env, monkeypatch, cap
 def test_status_line_and_hooks_run_without_the_heavy_modules(env):
     main = write_session(env.projects, [line(mid="m1", rid="r1", out=1000)])
     payload = json.dumps({"session_id": "s1", "transcript_path": str(main), "rate_limits": limits(), "tool_name": "Task"})
-    run_cli("statusline", input=payload)  # indexes the session: the runs below only read
-    for argv in (["statusline"], ["hook", "user-prompt-submit"], ["hook", "pre-tool-use"]):
+    run_cli("statusline", input=payload)  # indexes the session: the runs below only read (the last one syncs)
+    for argv, grow in ((["statusline"], False), (["hook", "user-prompt-submit"], False), (["hook", "pre-tool-use"], False),
+                       (["statusline"], True)):
+        if grow:  # a new response: the status line syncs it, on strings
+            with main.open("a") as out:
+                out.write(line(mid="m2", rid="r2", out=10) + "\n")
         probe = ("import runpy, sys; sys.argv = [{script!r}, *{argv!r}]\n"
                  "try:\n    runpy.run_path({script!r}, run_name='__main__')\nexcept SystemExit:\n    pass\n"
                  "heavy = sorted(m for m in ('pathlib', 'dataclasses', 'argparse', 'tempfile', 'hashlib', 'subprocess', 'copy')"

@@ -56,12 +56,10 @@ def session_cost(payload: dict, budget: dict) -> tuple[float | None, bool]:
     if cost is not None:
         return cost, False
     if not index_peek.building():
-        from pathlib import Path
-
         from ..state import index
 
         try:
-            index.sync(prices, roots=[Path(r) for r in roots], only=[Path(f) for f in files], wait=False)
+            index.sync(prices, roots=roots, only=files, wait=False)  # strings: no pathlib
             return index.session_cost(project, session), False
         except BlockingIOError:
             pass

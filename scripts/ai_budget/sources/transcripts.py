@@ -8,13 +8,12 @@ totals are comparable; de-duplication lives in sources/dedup.py.
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import re
 import stat
-from pathlib import Path
 
+from ..paths import Path  # pathlib when first called: a status line's sync of a session runs on strings
 from ..records import record
 from ..timefmt import transcript_ms
 from ..tokens import TokenFields, model_label
@@ -536,9 +535,11 @@ def project_dir_name(cwd: Path) -> str:
 
 
 def find_session_by_id(roots: list[Path], session_id: str) -> Path | None:
+    from glob import escape  # only here: the status line's sync loads this module
+
     if "/" in session_id or os.sep in session_id:  # an id names a file, never a path
         return None
     for root in roots:
-        for candidate in root.glob(f"*/{glob.escape(session_id)}.jsonl"):  # the id literally, never a pattern
+        for candidate in root.glob(f"*/{escape(session_id)}.jsonl"):  # the id literally, never a pattern
             return candidate
     return None

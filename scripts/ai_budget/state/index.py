@@ -17,12 +17,12 @@ import sqlite3
 import stat
 import sys
 import time
-from pathlib import Path
 
 from .. import notices, paths
+from ..paths import Path  # pathlib when first called: a status line's sync of a session runs on strings
 from ..atomic import locked
 from ..errors import SourceUnavailable
-from ..sources import cost_state, transcripts
+from ..sources import cost_state, transcript_paths, transcripts
 from ..sources.dedup import Deduper
 from ..sources.transcripts import Entry
 from ..tokens import SYNTHETIC, Totals, Usage, model_label
@@ -97,10 +97,10 @@ def db_path() -> Path:
 def connect() -> sqlite3.Connection:
     """An open, set-up index. A corrupt file is set aside (one notice) and rebuilt."""
     try:
-        return _connect(db_path())
+        return _connect(db_path_str())
     except sqlite3.DatabaseError as exc:
         _set_aside(exc)
-        return _connect(db_path())
+        return _connect(db_path_str())
 
 
 def _set_aside(exc: sqlite3.DatabaseError) -> None:
@@ -208,7 +208,7 @@ def _pending(con, found, only=None):
         replaced = old is not None and (old[1] != st.st_ino or st.st_size < old[4]
                                         or file_print(key, old[4]) != old[5])
         start = 0 if old is None or replaced else old[4]
-        project, session = transcripts.session_of(Path(key), root)
+        project, session = transcript_paths.session_of(key, str(root))
         yield key, project, session, start, st, replaced
 
 
@@ -226,10 +226,10 @@ def _read(job):
     key, project, session, start = job
     states: list = []
     links = [meta] if (meta := transcripts.agent_meta(key)) else []
-    reader = transcripts.UsageLines(Path(key), start, states)
+    reader = transcripts.UsageLines(key, start, states)
     dedup = Deduper()
     try:
-        dedup.extend(transcripts.read_entries(Path(key), project, session, reader, links))
+        dedup.extend(transcripts.read_entries(key, project, session, reader, links))
     except OSError as exc:  # unreadable now (permissions, vanished): not recorded, so tried again next run
         return None, exc.strerror or type(exc).__name__, None, 0, None
     # Plain tuples: they cross the process boundary far cheaper than objects.
@@ -276,7 +276,7 @@ def sync(prices, roots: list[Path] | None = None, only: list[Path] | None = None
 
 def _sync(prices, roots, only, progress, wait=True) -> dict:
     found = transcripts.iter_transcripts(roots) if only is None else _stat_only(roots, only)
-    with locked(db_path(), wait=wait):
+    with locked(db_path_str(), wait=wait):
         con = connect()
         try:
             with con:
