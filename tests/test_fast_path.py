@@ -333,5 +333,7 @@ def test_status_line_never_waits_for_another_sync(env, monkeypatch, capsys):
     out = feed(monkeypatch, capsys, payload, "statusline")[1]
     assert "$30.00 API-eq" in out and "counted" not in out
     with pytest.raises(BlockingIOError), atomic.locked(index.db_path()):
-        with atomic.locked(index.db_path(), wait=False):
+        with atomic.locked(index.db_path(), wait=0):
             pass
+    with atomic.locked(index.db_path(), wait=0.05):  # free: taken at once
+        pass

@@ -45,21 +45,38 @@ def _lock_file(path) -> str:
 
 
 class locked:  # noqa: N801 - used as a function: `with locked(path):`
-    """Hold an exclusive lock on `path` for a read-modify-write cycle. wait=False:
-    raise BlockingIOError at once when another process holds it."""
+    """Hold an exclusive lock on `path` for a read-modify-write cycle. wait: True (as long
+    as it takes), or at most that many seconds (0: not at all), then BlockingIOError."""
 
-    def __init__(self, path, wait: bool = True):
+    POLL_S = 0.01
+
+    def __init__(self, path, wait: bool | float = True):
         self.path, self.wait = path, wait
 
     def __enter__(self):
         self.handle = open(_lock_file(self.path), "a+b")
         try:
-            if fcntl:
-                fcntl.flock(self.handle.fileno(), fcntl.LOCK_EX | (0 if self.wait else fcntl.LOCK_NB))
+            if fcntl and self.wait is True:
+                fcntl.flock(self.handle.fileno(), fcntl.LOCK_EX)
+            elif fcntl:
+                self._within(float(self.wait))
         except BaseException:
             self.handle.close()
             raise
         return None
+
+    def _within(self, seconds: float) -> None:
+        import time
+
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                fcntl.flock(self.handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(self.POLL_S)
 
     def __exit__(self, *exc) -> bool:
         try:

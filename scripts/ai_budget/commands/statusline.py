@@ -21,6 +21,7 @@ from . import Result, read_stdin
 FALLBACK = "budget: –"
 SNAPSHOT_EVERY_S = 20  # unchanged values: refresh the snapshot's age at most this often
 CHAIN_TIMEOUT_S = 2
+SYNC_WAIT_S = 0.3  # another session's status line syncs in a few ms; a long sync (a check on a big history) is not waited for
 
 
 def store_snapshot(windows: dict | None, now, session_id) -> None:
@@ -59,7 +60,7 @@ def session_cost(payload: dict, budget: dict) -> tuple[float | None, bool]:
         from ..state import index
 
         try:
-            index.sync(prices, roots=roots, only=files, wait=False)  # strings: no pathlib
+            index.sync(prices, roots=roots, only=files, wait=SYNC_WAIT_S)  # strings: no pathlib
             return index.session_cost(project, session), False
         except BlockingIOError:
             pass

@@ -254,10 +254,10 @@ def _results(jobs, pending: int, prices):
 
 
 def sync(prices, roots: list[Path] | None = None, only: list[Path] | None = None, progress=None,
-         wait: bool = True) -> dict:
+         wait: bool | float = True) -> dict:
     """Bring the index up to date (or just the files in `only`); returns counts.
     Safe with concurrent runs. `progress(done_bytes, total_bytes)` is called as files are read.
-    wait=False: BlockingIOError at once while another run syncs (the status line never waits)."""
+    wait: seconds at most for another run's sync to finish, then BlockingIOError (the status line)."""
     roots = paths.projects_roots() if roots is None else roots
     # Parsed lines hold no reference cycles; the cyclic collector would only
     # re-walk the growing heap of kept entries, over and over.
