@@ -118,13 +118,16 @@ def building() -> bool:
 
 
 def cold() -> bool:
-    """No index yet, or one that holds no transcript: the next sync is a whole build."""
+    """No index yet, one of another version (after an upgrade: rebuilt), or one that holds
+    no transcript: the next sync is a whole build."""
     path = db_path_str()
     if not os.path.isfile(path):
         return True
     try:
         con = sqlite3.connect(path, timeout=PEEK_TIMEOUT_S)
         try:
+            if con.execute("PRAGMA user_version").fetchone()[0] != SETUP:
+                return True
             return con.execute("SELECT 1 FROM files LIMIT 1").fetchone() is None
         finally:
             con.close()
