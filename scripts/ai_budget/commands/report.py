@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .. import core, paths
-from ..analysis import history, reports
+from ..analysis import reports
 from ..errors import BudgetError
 from ..outputs import gitrepo
 from ..outputs.text import num, table
@@ -51,23 +51,6 @@ def whole_hours(tz, now) -> bool:
     return all(tz.utcoffset(now.replace(tzinfo=None) + timedelta(days=d)).total_seconds() % 3600 == 0 for d in range(0, 366, 61))
 
 
-def history_rows(home, machine: str, warnings: list) -> list:
-    """Rows the index cannot give: this machine's lost days, and other machines'."""
-    rows = []
-    try:
-        own = history_file.read(history_file.path_for(home, machine))
-        if own:
-            rows += history.as_usage(history.missing(own, index.daily_by_model()), machine)
-    except BudgetError as exc:
-        warnings.append(str(exc))
-    for name, path in history_file.others(home, machine):
-        try:
-            rows += history.as_usage(history_file.read(path), name)
-        except BudgetError as exc:
-            warnings.append(str(exc))
-    return rows
-
-
 def known_resets(budget: dict) -> list[int]:
     """Real 5-hour window ends we have seen (usage API or status line): every one
     budget.json kept, its last reading's and the status line's current one."""
@@ -96,7 +79,7 @@ def run(args, now) -> Result:
         rows = index.usage(lo, hi, args.project, per_session=args.kind in ("session", "projects"),
                            slot_ms=index.HOUR_MS if whole_hours(tz, now) else index.QUARTER_MS)
         if args.kind != "session":
-            rows += history_rows(home, machine, warnings)
+            rows += core.history_rows(home, machine, warnings)
         data = reports.build(args.kind, rows, tz, since, until, args.project)
     if args.save:
         path, changed = history_file.save(home, machine)
