@@ -249,6 +249,7 @@ def dashboard(now, *, allow_fetch: bool = True) -> dict:
                              "output_tokens": m["outputTokens"]} for m in models["models"]]
     used = used_5h(data["claude"])
     data["alerts"] = budget["alerts"]
+    data["plan"] = data["claude"].get("plan") or budget["claude"].get("plan")  # a status-line reading names none
     data["state"] = level(used, budget["alerts"])
     data["recommendation"] = recommendation(data["backlog"], data["claude"], now)
     data["calibration"] = [{"task_type": name, "unit": e["unit"], "samples": e["samples"], "avg_5h_pct": e["avg_5h_pct"],
