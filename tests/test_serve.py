@@ -190,11 +190,11 @@ def test_bodies_are_bounded_and_must_be_json_objects(env, clock, server):
     # Refused on the declared length, before a byte of the body is read.
     for length in (str(serve.MAX_BODY + 1), "99999999999"):
         assert call(server, "POST", "/api/balances", b"{}", headers={"Content-Length": length})[0] == 413
-    con = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)  # no Content-Length at all
-    con.request("POST", "/api/balances", headers={"Host": f"127.0.0.1:{server.port}", serve.TOKEN_HEADER: server.token,
-                                                  "Content-Type": "application/json", "Transfer-Encoding": "chunked"},
-                body=iter([b'{"what":"api"}']), encode_chunked=True)
-    assert con.getresponse().status == 411
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:  # chunked: no Content-Length
+        sock.sendall(f"POST /api/balances HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n{serve.TOKEN_HEADER}: {server.token}\r\n"
+                     f"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     f"e\r\n{{\"what\":\"api\"}}\r\n0\r\n\r\n".encode())
+        assert sock.recv(100).startswith(b"HTTP/1.1 411 ")
     for body, needle in ((b"{nope", "the body is not JSON"), (b"[1]", "must be a JSON object"), (b"[" * 5000 + b"]" * 5000, "not JSON"),
                          ({"balance": "1"}, "what: must be one of api, copilot, gemini"),
                          ({"what": "alerts", "warn_at": "10"}, "what: must be one of"),

@@ -167,6 +167,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
     # ------------------------------------------------------------ POST
 
     def do_POST(self):
+        try:
+            self._raw = self._read_body()
+        except Refused as exc:
+            self._error(exc.status, str(exc))
+            return
         self._run(self._post)
 
     def do_PUT(self):
@@ -188,13 +193,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.headers.get("Content-Type", "").split(";")[0].strip().lower() != "application/json":
             raise Refused(415, "the body must be JSON (Content-Type: application/json)")
 
-    def _body(self) -> dict:
+    def _read_body(self) -> bytes:
+        """The whole body, read before any check answers: closing on unread bytes resets
+        the connection, and the client could lose the answer. Past MAX_BODY it is not read."""
         length = self.headers.get("Content-Length")
         if length is None or not (length.isascii() and length.isdigit()):
             raise Refused(411, "a Content-Length is required")
         if int(length) > MAX_BODY:
             raise Refused(413, f"the body is over {MAX_BODY:,} bytes")
-        raw = self.rfile.read(int(length))
+        return self.rfile.read(int(length))
+
+    @staticmethod
+    def _parse(raw: bytes) -> dict:
         try:
             data = json.loads(raw)
         except (ValueError, RecursionError):
@@ -207,7 +217,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if urllib.parse.urlsplit(self.path).path != "/api/balances":
             raise Refused(404, f"not found: {self.path[:80]}")
         self._guard_post()
-        fields = self._body()
+        fields = self._parse(self._raw)
         what = fields.pop("what", None)
         if what not in LEDGER_WHATS:
             raise BudgetError(f"what: must be one of {', '.join(LEDGER_WHATS)}")

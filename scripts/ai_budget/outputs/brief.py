@@ -79,7 +79,7 @@ def credits_line(a: dict) -> str | None:
     if a.get("burn_usd_per_day") is not None:
         text += f", ${a['burn_usd_per_day']:,.2f}/day"
         if a.get("runs_out_at"):
-            text += f", runway {a['runway_days']:.0f} days (to {a['runs_out_at'][:10]})"
+            text += f", runway {int(a['runway_days'])} days (to {a['runs_out_at'][:10]})"
     if a.get("stale"):
         text += f" — STALE: `{a['how_to_update']}`"
     return text

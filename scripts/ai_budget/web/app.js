@@ -74,14 +74,14 @@ function renderClaude(s) {
   $("gauge-fill").setAttribute("stroke-dasharray", `${Math.min(100, used || 0)} 100`);
   const paceMark = $("pace-mark");
   if (five.pace) {
-    paceMark.hidden = false;
+    paceMark.removeAttribute("hidden");  // an SVG element has no .hidden property
     paceMark.setAttribute("transform", `rotate(${five.pace.expected_pct * 3.6} 60 60)`);
     const where = five.pace.stage === "on track" ? "on an even pace" : five.pace.stage.replace("ahead", "ahead of") + " an even pace";
     let line = `Pace: ${where} (${five.pace.delta_pct > 0 ? "+" : ""}${five.pace.delta_pct.toFixed(0)} pts; ${five.pace.expected_pct.toFixed(0)}% of the window elapsed)`;
     if (!five.pace.lasts_to_reset && five.pace.runs_out_at) line += `; runs out ~${localTime(five.pace.runs_out_at)} at this rate`;
     text("pace", line);
   } else {
-    paceMark.hidden = true;
+    paceMark.setAttribute("hidden", "");
     text("pace", "");
   }
   const empty = $("claude-empty");
@@ -130,7 +130,7 @@ function ago(iso) {
 function tickCountdown() {
   if (!status) return;
   const five = status.claude.five_hour || {};
-  let line = "–";
+  let line = status.claude.source === "none" ? "" : "–";
   if (usedFive(status.claude) === null && status.claude.source !== "none" && five.reset_since) {
     line = `Window reset at ${localTime(five.resets_at)}; new reading needed`;
   } else if (five.resets_at) {
@@ -202,7 +202,8 @@ function renderLedgers(s) {
     text("api-month", a.month_spend_usd === null ? "needs two entries" : usd(a.month_spend_usd));
     text("api-burn", a.burn_usd_per_day === null ? "needs a day of entries" : `${usd(a.burn_usd_per_day)}/day over ${a.burn_days} days`);
     text("api-runway", a.runway_days === null ? (a.burn_usd_per_day === 0 ? "no spend: unlimited" : "–")
-      : `${Math.round(a.runway_days)} days, until ${new Date(a.runs_out_at || Date.now()).toLocaleDateString(undefined, { day: "numeric", month: "short", year: "numeric" })}`);
+      : a.runs_out_at ? `${Math.floor(a.runway_days)} days, until ${new Date(a.runs_out_at).toLocaleDateString(undefined, { day: "numeric", month: "short", year: "numeric" })}`
+      : "over 100 years at this rate");
     const asof = $("api-asof");
     asof.className = a.stale ? "sub stale" : "sub";
     asof.textContent = `As of ${localTime(a.as_of)} (${ago(a.as_of)})${a.stale ? " — STALE: record the current balance" : ""}`;

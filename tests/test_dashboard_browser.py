@@ -1,0 +1,138 @@
+"""The dashboard in a real browser: headless Chromium (Debian's `chromium`) loads the
+page from the server on a free loopback port, its scripts fetch the JSON API and draw,
+and the DOM they leave (`--dump-dom`) shows the gauge's %, the state, the ticking
+countdown and the ledger figures, in the normal, warning, critical and no-data states.
+Skipped, with the reason, where Chromium is not installed (`.ci/run` installs it where
+apt is available)."""
+
+from __future__ import annotations
+
+import html.parser
+import os
+import threading
+
+import pytest
+
+import dashboard_data
+from ai_budget.commands import serve
+from ai_budget.sources import admin_api
+
+pytestmark = pytest.mark.skipif(not os.access(dashboard_data.CHROMIUM, os.X_OK),
+                                reason=f"headless Chromium not found at {dashboard_data.CHROMIUM} (Debian: apt-get install chromium)")
+
+
+class Page(html.parser.HTMLParser):
+    """Each element with an id: its attributes and its text (descendants included)."""
+
+    VOID = {"meta", "link", "input", "br", "img", "hr", "source", "col", "area", "base", "wbr"}
+
+    def __init__(self, dom: str):
+        super().__init__()
+        self.by_id: dict[str, dict] = {}
+        self.body: dict = {}
+        self._open: list = []
+        self.feed(dom)
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "body":
+            self.body = attrs
+        entry = {"attrs": attrs, "text": ""}
+        if "id" in attrs:
+            self.by_id[attrs["id"]] = entry
+        if tag not in self.VOID:
+            self._open.append(entry)
+
+    def handle_endtag(self, tag):
+        if tag not in self.VOID and self._open:
+            self._open.pop()
+
+    def handle_data(self, data):
+        for entry in self._open:
+            entry["text"] += data
+
+    def text(self, id_: str) -> str:
+        return " ".join(self.by_id[id_]["text"].split())
+
+    def shown(self, id_: str) -> bool:
+        return "hidden" not in self.by_id[id_]["attrs"]
+
+
+@pytest.fixture
+def browse(env, clock, monkeypatch, tmp_path):
+    monkeypatch.delenv(admin_api.KEY_ENV, raising=False)
+    srv = serve.make_server(0, lambda: clock["now"])
+    threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def load(five) -> Page:
+        dashboard_data.populate(env.budget, env.projects, clock["now"], five)
+        return Page(dashboard_data.dump_dom(srv.url, tmp_path / "profile"))
+
+    load.server = srv
+    yield load
+    srv.shutdown()
+    srv.server_close()
+
+
+def assert_ledgers(page: Page):
+    assert page.text("api-balance") == "$163.00"
+    assert page.text("api-burn") == f"${87 / 28:.2f}/day over 28 days"
+    assert page.text("api-runway").startswith(f"{int(163 / (87 / 28))} days, until ")  # whole days left
+    assert page.text("api-month").startswith("$")
+    assert page.text("copilot-figure") == "285 of 1,500 credits"
+    assert page.text("copilot-reset").startswith("1,215 left · resets ")
+    assert page.text("gemini-figure") == "active" and page.text("gemini-usage").startswith("40 of 1,000 requests")
+
+
+@pytest.mark.parametrize("five, state, badge", [(42.0, "normal", None), (76.0, "warning", "Approaching limit"),
+                                                (95.0, "critical", "Near limit")])
+def test_each_state_in_chromium(browse, tmp_path, five, state, badge):
+    page = browse(five)
+    assert page.body.get("data-loaded") == "yes", "the page's scripts did not finish"
+    assert page.body["data-state"] == state
+    assert page.text("gauge-pct") == f"{five:.0f}%"
+    assert page.text("countdown") == "resets in 2h 14m"
+    assert page.text("updated") == "Last updated just now"
+    assert page.text("plan") == "Claude Max"
+    assert page.shown("state-badge") == (badge is not None) == page.shown("alert-line")
+    if badge:
+        assert page.text("state-badge") == badge
+        assert page.text("alert-line").startswith(f"⚠ {badge}: {five:.0f}%")
+    assert page.text("seven-pct") == "41%"
+    assert "◆ binding limit" in page.text("scoped") and "Sonnet" in page.text("scoped")
+    assert page.shown("pace-mark") and page.text("pace").startswith("Pace: ")
+    assert page.text("sessions-count") == "3"
+    assert page.text("today-cost").startswith("$") and page.text("today-cost").endswith("API-eq. est.")
+    assert "claude-opus-4-1" in page.text("models") and "claude-haiku-4-5" in page.text("models")
+    assert page.text("chart-total").startswith("· $") and "<rect" not in page.text("chart")
+    assert "Flashcard content" in page.text("backlog") and page.text("recommendation")
+    assert "flashcard" in page.text("calibration") and "2.56%" in page.text("calibration")
+    assert not page.shown("problem")
+    assert_ledgers(page)
+    assert browse.server.token not in page.text("claude")  # the token is in the page's meta tag only
+    shot(browse, tmp_path, "1280,1800" if state != "critical" else "390,2600")  # and at a phone's width
+
+
+def test_no_data_shows_what_to_run(browse, tmp_path):
+    page = browse(None)
+    assert page.body.get("data-loaded") == "yes"
+    assert page.body["data-state"] == "none"
+    assert page.text("gauge-pct") == "–" and page.text("countdown") == ""
+    assert not page.shown("state-badge")
+    assert page.shown("claude-empty") and "budget.py fetch" in page.text("claude-empty")
+    assert "install --statusline" in page.text("claude-empty")
+    assert page.text("today-tokens") == "No Claude Code transcripts found yet on this machine"
+    assert page.text("sessions-count") == "0" and page.text("sessions-cost") == "No sessions today"
+    assert page.text("chart") == "No usage in the last 30 days."
+    assert page.text("api-balance") == "No balance yet" and "set api --balance" in page.text("api-asof")
+    assert page.text("copilot-figure") == "No count yet"
+    assert "No open tasks" in page.text("backlog") and "Not calibrated yet" in page.text("calibration")
+    assert page.shown("problem") and "no Claude login" in page.text("problem")  # why there is no reading
+    shot(browse, tmp_path)
+
+
+def shot(browse, tmp_path, size="1280,1800") -> None:
+    out = tmp_path / f"shot-{size}.png"
+    dashboard_data.screenshot(browse.server.url, tmp_path / "profile", out, size)
+    raw = out.read_bytes()
+    assert raw[:8] == b"\x89PNG\r\n\x1a\n" and len(raw) > 20_000
