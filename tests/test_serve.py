@@ -285,6 +285,37 @@ def test_cli_set_appends_to_the_ledgers_and_commits(env, clock, capsys):
     assert "line 2 is not JSON" in check["api_credits"]["problem"] and "line 2 is not JSON" in err
 
 
+@pytest.mark.parametrize("line, needle", [
+    ('{"at": "2026-01-01T00:00:00Z", "balance_usd": NaN}', "'balance_usd' must be a number"),
+    ('{"at": "2026-01-01T00:00:00Z", "balance_usd": -1}', "'balance_usd' must be a number"),
+    ('{"at": "2026-01-01T00:00:00Z", "balance_usd": "12"}', "'balance_usd' must be a number"),
+    ('{"at": "2026-01-01T00:00:00Z", "balance_usd": 1, "topup_usd": Infinity}', "'topup_usd' must be a number"),
+    ('{"at": "2026-01-01T00:00:00Z"}', "'balance_usd' must be a number"),
+    ('{"at": "yesterday", "balance_usd": 1}', "needs an object with an 'at' time"),
+    ('[1]', "needs an object with an 'at' time"),
+    ('[' * 100_000, "is not JSON"),
+])
+def test_a_hostile_ledger_is_reported_and_left_alone(env, clock, server, capsys, line, needle):
+    path = env.budget / "ledgers" / "api.jsonl"
+    path.parent.mkdir()
+    path.write_text('{"at": "2026-01-01T00:00:00Z", "balance_usd": 5}\n' + line + "\n")
+    before = path.read_bytes()
+    status, _, data = call(server, "GET", "/api/status")
+    assert status == 200 and needle in data["api_credits"]["problem"] and "line 2" in data["api_credits"]["problem"]
+    code, out, err = run(capsys, "check", "--no-fetch", "--json")
+    assert needle in json.loads(out)["api_credits"]["problem"]
+    status, _, data = call(server, "POST", "/api/balances", {"what": "api", "balance": "3"})
+    assert status == 400 and needle in data["error"]
+    assert path.read_bytes() == before
+
+
+def test_importing_core_loads_no_http_client():
+    """The hooks import core; http and ssl load only when the usage or Admin API is asked."""
+    code = "import sys; import ai_budget.core; print('ssl' in sys.modules or 'http.client' in sys.modules)"
+    out = subprocess.run([sys.executable, "-S", "-c", code], cwd=REPO / "scripts", capture_output=True, text=True).stdout
+    assert out.strip() == "False"
+
+
 def test_concurrent_entries_are_all_kept(env, clock, server):
     threads = [threading.Thread(target=call, args=(server, "POST", "/api/balances", {"what": "api", "balance": str(100 + i)}))
                for i in range(8)]

@@ -40,8 +40,7 @@ def _spent_between(spans, start: datetime, end: datetime) -> float:
 def summary(entries: list[dict], now: datetime, month_start: datetime) -> dict:
     """Balance (as of the last entry), this month's spend, the burn rate over the last
     30 days of entries and the runway it gives; None where the ledger cannot say."""
-    entries = [e for e in entries if isinstance(e.get("balance_usd"), (int, float)) and not isinstance(e["balance_usd"], bool)]
-    if not entries:
+    if not entries:  # state/ledgers.py checked every entry's numbers
         return {"entries": 0, "balance_usd": None, "as_of": None, "age_days": None, "stale": True,
                 "month_spend_usd": None, "burn_usd_per_day": None, "burn_days": None,
                 "runway_days": None, "runs_out_at": None}

@@ -15,15 +15,11 @@ import json
 import os
 import threading
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from datetime import datetime
 
 from ..errors import SourceUnavailable
 from ..timefmt import iso
 from .readings import number
-from .usage_api import _opener, _read_capped
 
 KEY_ENV = "ANTHROPIC_ADMIN_API_KEY"
 BASE_ENV = "AI_BUDGET_ADMIN_API_BASE"
@@ -51,6 +47,12 @@ def _key() -> str:
 
 
 def _get(path: str, params: list[tuple[str, str]], key: str, deadline: float) -> dict:
+    import urllib.error  # http and ssl: loaded only to fetch (core, and so the hooks, import this module)
+    import urllib.parse
+    import urllib.request
+
+    from .usage_api import _opener, _read_capped
+
     base = (os.environ.get(BASE_ENV) or DEFAULT_BASE).rstrip("/")
     req = urllib.request.Request(f"{base}{path}?{urllib.parse.urlencode(params)}", headers={
         "x-api-key": key, "anthropic-version": "2023-06-01", "Accept": "application/json",

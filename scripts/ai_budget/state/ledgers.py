@@ -19,6 +19,10 @@ from ..timefmt import parse_iso
 
 NAMES = ("api", "copilot", "gemini")
 MAX_ENTRIES = 100_000  # a hand-kept ledger never gets near this; a bigger file is not ours
+MAX_NUMBER = 1e15
+# The numbers each ledger's entries hold: (field, required). A NaN or a negative would poison every sum.
+NUMBERS = {"api": (("balance_usd", True), ("topup_usd", False)),
+           "copilot": (("used", False), ("limit", False)), "gemini": (("used", False), ("limit", False))}
 
 
 def path_for(home: Path, name: str) -> Path:
@@ -36,6 +40,12 @@ def _parse(path: Path, text: str) -> list[dict]:
             raise BudgetError(f"{path}: line {n} is not JSON; left untouched") from None
         if not isinstance(entry, dict) or parse_iso(entry.get("at")) is None:
             raise BudgetError(f"{path}: line {n} needs an object with an 'at' time; left untouched")
+        for key, required in NUMBERS.get(path.stem, ()):
+            value = entry.get(key)
+            if (value is None and required) or (value is not None and (
+                    isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= MAX_NUMBER)):
+                raise BudgetError(f"{path}: line {n}: '{key}' must be a number from 0 to {MAX_NUMBER:g}, "
+                                  f"got {repr(value)[:40]}; left untouched")
         entries.append(entry)
         if len(entries) > MAX_ENTRIES:
             raise BudgetError(f"{path}: more than {MAX_ENTRIES:,} entries; left untouched")
