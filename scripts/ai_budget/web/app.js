@@ -136,6 +136,7 @@ function tickCountdown() {
   } else if (five.resets_at) {
     const left = (Date.parse(five.resets_at) - now()) / 1000;
     line = left > 0 ? `resets in ${duration(left)}` : "window has reset; refreshing…";
+    if (left <= 0 && !status.refreshedAtReset) { status.refreshedAtReset = true; refresh(); }  // once, not every tick
   } else if (usedFive(status.claude) !== null) {
     line = "no window running (starts with your next message)";
   }
