@@ -73,6 +73,10 @@ class Dashboard(http.server.ThreadingHTTPServer):
         self.compute = threading.Lock()  # one core computation at a time: the index and notices are shared
         self.url = f"http://127.0.0.1:{self.port}/"
 
+    def handle_error(self, request, client_address):
+        """One line, no traceback (socketserver's default prints one for a dropped connection)."""
+        sys.stderr.write(f"budget serve: a connection failed ({type(sys.exc_info()[1]).__name__})\n")
+
     def page(self) -> bytes:
         html = (WEB / "index.html").read_text(encoding="utf-8")
         return html.replace("{{TOKEN}}", self.token).encode()
@@ -171,6 +175,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._raw = self._read_body()
         except Refused as exc:
             self._error(exc.status, str(exc))
+            return
+        except OSError:  # the client went away, or sent less than it announced (timeout)
+            self.close_connection = True
             return
         self._run(self._post)
 
