@@ -118,6 +118,20 @@ def test_history_per_day_with_its_bounds(env, clock, server):
         assert "\n" not in data["error"]
 
 
+@pytest.mark.parametrize("hour, minute", [(23, 50), (0, 5)])
+def test_days_are_local_days_around_midnight(env, clock, server, hour, minute):
+    """Just before and just after local midnight (in any zone the suite runs in): the
+    chart's last day is today's local date and holds exactly what the Today card shows."""
+    clock["now"] = clock["now"].astimezone().replace(hour=hour, minute=minute)
+    populate(env, clock)
+    status = call(server, "GET", "/api/status")[2]
+    days = call(server, "GET", "/api/history?days=2")[2]["days"]
+    today = clock["now"].astimezone().strftime("%Y-%m-%d")
+    assert days[-1]["date"] == today
+    assert days[-1]["cost_usd"] == pytest.approx(status["local"]["today"]["cost_usd"], abs=1e-3)
+    assert sum(d["cost_usd"] for d in days) == pytest.approx(days[0]["cost_usd"] + status["local"]["today"]["cost_usd"], abs=1e-3)
+
+
 def test_a_get_writes_nothing(env, clock, server):
     populate(env, clock)
     call(server, "GET", "/api/status")  # warms the index (a cache, outside the repo)
