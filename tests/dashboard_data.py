@@ -125,3 +125,90 @@ def screenshot(url: str, profile: Path, out: Path, size: str = "1280,2200", time
 
     subprocess.run(chromium_args(profile) + [f"--screenshot={out}", f"--window-size={size}", url],
                    capture_output=True, text=True, timeout=timeout, check=True)
+
+
+class Browser:
+    """Headless Chromium driven over its DevTools pipe (--remote-debugging-pipe: JSON
+    messages ending in NUL, commands on the child's fd 3, answers on its fd 4), so a
+    test can fill in and submit the page's forms with the standard library only."""
+
+    def __init__(self, url: str, profile: Path, timeout: float = 60):
+        import os
+        import subprocess
+
+        self.timeout, self._next, self._buffer = timeout, 0, b""
+        import fcntl
+
+        def high(fd):  # above 4, so 3<& and 4>& cannot overwrite one with the other (bash: dash takes fds ≤ 9 only)
+            moved = fcntl.fcntl(fd, fcntl.F_DUPFD, 10)
+            os.close(fd)
+            return moved
+
+        to_chrome_r, self._to_chrome = map(high, os.pipe())
+        self._from_chrome, from_chrome_w = map(high, os.pipe())
+        args = chromium_args(profile)[:-1] + ["--remote-debugging-pipe", "about:blank"]  # real time: we wait ourselves
+        self.proc = subprocess.Popen(["bash", "-c", f'exec "$0" "$@" 3<&{to_chrome_r} 4>&{from_chrome_w}', *args],
+                                     pass_fds=(to_chrome_r, from_chrome_w), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        os.close(to_chrome_r)
+        os.close(from_chrome_w)
+        target = self.send("Target.createTarget", url=url)["targetId"]
+        self.session = self.send("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+
+    def send(self, method: str, session: str | None = None, **params) -> dict:
+        import os
+        import select
+        import time
+
+        self._next += 1
+        message = {"id": self._next, "method": method, "params": params, **({"sessionId": session} if session else {})}
+        os.write(self._to_chrome, json.dumps(message).encode() + b"\0")
+        deadline = time.monotonic() + self.timeout
+        while True:
+            while b"\0" in self._buffer:
+                raw, self._buffer = self._buffer.split(b"\0", 1)
+                answer = json.loads(raw)
+                if answer.get("id") == self._next:
+                    if "error" in answer:
+                        raise RuntimeError(f"{method}: {answer['error']}")
+                    return answer["result"]
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self._from_chrome], [], [], left)[0]:
+                raise TimeoutError(f"Chromium did not answer {method}")
+            chunk = os.read(self._from_chrome, 1 << 16)
+            if not chunk:
+                raise RuntimeError("Chromium closed its DevTools pipe")
+            self._buffer += chunk
+
+    def js(self, expression: str):
+        """The value of a JavaScript expression in the page (awaited when it is a promise)."""
+        result = self.send("Runtime.evaluate", self.session, expression=expression, returnByValue=True, awaitPromise=True)
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"page script failed: {result['exceptionDetails'].get('text')}")
+        return result["result"].get("value")
+
+    def wait_for(self, expression: str, timeout: float = 30):
+        """Poll until the expression is truthy; its value."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = self.js(expression)
+            if value:
+                return value
+            time.sleep(0.1)
+        raise TimeoutError(f"never true in the page: {expression}")
+
+    def close(self) -> None:
+        import os
+
+        try:
+            self.send("Browser.close")
+        except (OSError, RuntimeError, TimeoutError):
+            pass
+        for fd in (self._to_chrome, self._from_chrome):
+            os.close(fd)
+        try:
+            self.proc.wait(timeout=10)
+        except Exception:  # noqa: BLE001 - a browser that will not go is killed
+            self.proc.kill()
+            self.proc.wait()

@@ -8,7 +8,10 @@ apt is available)."""
 from __future__ import annotations
 
 import html.parser
+import json
 import os
+import shutil
+import subprocess
 import threading
 
 import pytest
@@ -16,6 +19,7 @@ import pytest
 import dashboard_data
 from ai_budget.commands import serve
 from ai_budget.sources import admin_api
+from conftest import run, run_json
 
 pytestmark = pytest.mark.skipif(not os.access(dashboard_data.CHROMIUM, os.X_OK),
                                 reason=f"headless Chromium not found at {dashboard_data.CHROMIUM} (Debian: apt-get install chromium)")
@@ -136,3 +140,41 @@ def shot(browse, tmp_path, size="1280,1800") -> None:
     dashboard_data.screenshot(browse.server.url, tmp_path / "profile", out, size)
     raw = out.read_bytes()
     assert raw[:8] == b"\x89PNG\r\n\x1a\n" and len(raw) > 20_000
+
+
+FORM_MSG = "document.querySelector('form[data-what={what}] .form-msg')"
+
+
+def submit(browser, what: str, **fields) -> str:
+    """Fill in the page's form as a user would, submit it, and wait for its answer line."""
+    browser.js(f"(() => {{ const f = document.querySelector('form[data-what={what}]'); f.reset(); "
+               f"for (const [k, v] of Object.entries({json.dumps(fields)})) f.elements[k].value = v; "
+               f"{FORM_MSG.format(what=what)}.textContent = ''; f.requestSubmit(); return true; }})()")
+    msg = FORM_MSG.format(what=what)
+    return browser.wait_for(f"{msg}.textContent && {msg}.textContent !== 'Saving…' && "
+                            f"({msg}.className + ' ' + {msg}.textContent)")
+
+
+@pytest.mark.skipif(not shutil.which("bash"), reason="bash is needed to hand Chromium its DevTools pipe")
+def test_a_form_entry_on_the_page_is_committed_and_in_check(browse, env, clock, tmp_path, capsys):
+    """Done when: a ledger entry made on the page appears in `budget check` and is committed."""
+    dashboard_data.populate(env.budget, env.projects, clock["now"], 42.0)
+    browser = dashboard_data.Browser(browse.server.url, tmp_path / "live")
+    try:
+        assert browser.wait_for("document.body.dataset.loaded === 'yes' && document.getElementById('api-balance').textContent") == "$163.00"
+        answer = submit(browser, "api", balance="99.5", topup="10")
+        assert answer.startswith("form-msg done Saved: API credits: $99.50 balance after a $10.00 top-up (commit ")
+        assert browser.wait_for("document.getElementById('api-balance').textContent === '$99.50'")  # the page refreshed
+        code, _, err = run(capsys, "set", "copilot", "--used", "lots")
+        assert code == 2 and submit(browser, "copilot", used="lots") == "form-msg error " + err.strip().removeprefix("budget set: ")
+        assert submit(browser, "gemini", status="paused").startswith("form-msg done Saved: Gemini: paused")
+        assert browser.wait_for("document.getElementById('gemini-figure').textContent === 'paused'")
+    finally:
+        browser.close()
+    check = run_json(capsys, "check", "--no-fetch")[1]
+    assert check["api_credits"]["balance_usd"] == 99.5 and check["gemini"]["status"] == "paused"
+    assert check["copilot"]["used"] == 285  # the refused entry changed nothing
+    log = subprocess.run(["git", "-C", str(env.budget), "log", "--format=%s"], capture_output=True, text=True).stdout.splitlines()
+    assert log[:2] == ["balance: Gemini: paused, 40 of 1000 requests",
+                       "balance: API credits: $99.50 balance after a $10.00 top-up"]
+    assert json.loads((env.budget / "ledgers" / "api.jsonl").read_text().splitlines()[-1])["topup_usd"] == 10
