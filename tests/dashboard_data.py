@@ -132,7 +132,7 @@ class Browser:
     messages ending in NUL, commands on the child's fd 3, answers on its fd 4), so a
     test can fill in and submit the page's forms with the standard library only."""
 
-    def __init__(self, url: str, profile: Path, timeout: float = 60):
+    def __init__(self, url: str, profile: Path, timeout: float = 60, width: int | None = None):
         import os
         import subprocess
 
@@ -151,8 +151,12 @@ class Browser:
                                      pass_fds=(to_chrome_r, from_chrome_w), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         os.close(to_chrome_r)
         os.close(from_chrome_w)
-        target = self.send("Target.createTarget", url=url)["targetId"]
+        target = self.send("Target.createTarget", url="about:blank")["targetId"]
         self.session = self.send("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+        if width:  # a phone's or a desktop's viewport, before the page lays itself out
+            self.send("Emulation.setDeviceMetricsOverride", self.session, width=width, height=900, deviceScaleFactor=1,
+                      mobile=width < 600)
+        self.send("Page.navigate", self.session, url=url)
 
     def send(self, method: str, session: str | None = None, **params) -> dict:
         import os
@@ -190,13 +194,16 @@ class Browser:
         """Poll until the expression is truthy; its value."""
         import time
 
-        deadline = time.monotonic() + timeout
+        deadline, failed = time.monotonic() + timeout, None
         while time.monotonic() < deadline:
-            value = self.js(expression)
+            try:
+                value = self.js(expression)
+            except RuntimeError as exc:  # the page is still loading (no such element yet)
+                value, failed = None, exc
             if value:
                 return value
             time.sleep(0.1)
-        raise TimeoutError(f"never true in the page: {expression}")
+        raise TimeoutError(f"never true in the page: {expression}" + (f" ({failed})" if failed else ""))
 
     def close(self) -> None:
         import os

@@ -178,3 +178,19 @@ def test_a_form_entry_on_the_page_is_committed_and_in_check(browse, env, clock, 
     assert log[:2] == ["balance: Gemini: paused, 40 of 1000 requests",
                        "balance: API credits: $99.50 balance after a $10.00 top-up"]
     assert json.loads((env.budget / "ledgers" / "api.jsonl").read_text().splitlines()[-1])["topup_usd"] == 10
+
+
+@pytest.mark.skipif(not shutil.which("bash"), reason="bash is needed to hand Chromium its DevTools pipe")
+@pytest.mark.parametrize("width", [360, 1280])
+def test_the_page_fits_its_width(browse, env, clock, tmp_path, width):
+    """Nothing wider than the window at a phone's width or a desktop's (tables scroll inside their panel)."""
+    dashboard_data.populate(env.budget, env.projects, clock["now"], 95.0)
+    browser = dashboard_data.Browser(browse.server.url, tmp_path / "fit", width=width)
+    try:
+        browser.wait_for("document.body.dataset.loaded === 'yes'")
+        widths = browser.js("[document.documentElement.scrollWidth, window.innerWidth]")
+        assert widths[1] <= width and widths[0] <= widths[1], widths
+        labels = browser.js("[...document.querySelectorAll('input, select')].every((f) => f.closest('label'))")
+        assert labels  # every form field has its label
+    finally:
+        browser.close()
