@@ -58,6 +58,4 @@ def summary(entries: list[dict], now: datetime, month_start: datetime) -> dict:
             "burn_usd_per_day": None if burn is None else round(burn, 2),
             "burn_days": round(covered, 1) if burn is not None else None,
             "runway_days": None if runway is None else round(runway, 1),
-            "runs_out_at": iso(as_of + timedelta(days=runway)) if runway is not None and runway < 36500 else None,
-            "history": [{"at": e["at"], "balance_usd": e["balance_usd"], "topup_usd": e.get("topup_usd")}
-                        for e in entries[-60:]]}
+            "runs_out_at": iso(as_of + timedelta(days=runway)) if runway is not None and runway < 36500 else None}
