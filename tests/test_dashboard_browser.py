@@ -194,3 +194,15 @@ def test_the_page_fits_its_width(browse, env, clock, tmp_path, width):
         assert labels  # every form field has its label
     finally:
         browser.close()
+
+
+def test_hostile_text_is_shown_as_text(browse, env, clock, capsys):
+    """Names the page shows come from files a user (or a tool) wrote: markup in them stays text."""
+    dashboard_data.populate(env.budget, env.projects, clock["now"], 42.0)
+    evil = '<img src=x onerror="document.body.dataset.pwned=1">'
+    assert run(capsys, "set", "gemini", "--status", evil)[0] == 0
+    with (env.budget / "tasks" / "backlog.md").open("a") as f:
+        f.write(f"[L] Fix {evil}<script>document.body.dataset.pwned=2</script> (feature x1)\n")
+    page = Page(dashboard_data.dump_dom(browse.server.url, env.root / "profile-evil"))
+    assert page.body.get("data-loaded") == "yes" and "data-pwned" not in page.body
+    assert page.text("gemini-figure") == evil and evil in page.text("backlog")
