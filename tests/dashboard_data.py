@@ -62,6 +62,7 @@ def budget(home: Path, now, plan: str = "max") -> None:
     data["copilot"].update(used=285, limit=1500, resets_at=(now + timedelta(days=20)).isoformat(),
                            last_updated=(now - timedelta(days=1)).isoformat())
     data["gemini"].update(status="active", used=40, limit=1000, last_updated=(now - timedelta(hours=5)).isoformat())
+    data["limits"].update(daily=1.8, monthly=200)  # today's ~$1.60 is a warning, the month's ok
     cal = data["calibration"]
     cal["flashcard"].update(samples=3, token_samples=3, units_total=35, pct_total=89.5, token_units_total=35,
                             output_tokens_total=21_840, avg_5h_pct=89.5 / 35, avg_output_tokens=624.0)

@@ -112,6 +112,8 @@ def test_each_state_in_chromium(browse, tmp_path, five, state, badge):
     assert "Flashcard content" in page.text("backlog") and page.text("recommendation")
     assert "flashcard" in page.text("calibration") and "2.56%" in page.text("calibration")
     assert not page.shown("problem")
+    assert page.shown("limits") and "Today$1." in page.text("limits") and "/ $1.80 · warning" in page.text("limits")
+    assert "This month$" in page.text("limits") and "/ $200.00" in page.text("limits")
     assert_ledgers(page)
     assert browse.server.token not in page.text("claude")  # the token is in the page's meta tag only
     shot(browse, tmp_path, "1280,1800" if state != "critical" else "390,2600")  # and at a phone's width
@@ -122,7 +124,7 @@ def test_no_data_shows_what_to_run(browse, tmp_path):
     assert page.body.get("data-loaded") == "yes"
     assert page.body["data-state"] == "none"
     assert page.text("gauge-pct") == "–" and page.text("countdown") == ""
-    assert not page.shown("state-badge")
+    assert not page.shown("state-badge") and not page.shown("limits")
     assert page.shown("claude-empty") and "budget.py fetch" in page.text("claude-empty")
     assert "install --statusline" in page.text("claude-empty")
     assert page.text("today-tokens") == "No Claude Code transcripts found yet on this machine"

@@ -172,6 +172,23 @@ function renderCards(s) {
   if (!s.models_today.length) models.append(el("li", { class: "placeholder" }, "No Claude usage today yet."));
 }
 
+const PERIOD_NAMES = { daily: "Today", weekly: "This week", monthly: "This month" };
+
+// The spend limits set with `budget set limits` (hidden when none is set).
+function renderLimits(s) {
+  const lim = s.limits || { periods: {} }, names = Object.keys(lim.periods);
+  $("limits").hidden = !names.length;
+  const amount = (v) => lim.unit === "tokens" ? tokens(v) : usd(v);
+  $("limit-list").replaceChildren(...names.map((name) => {
+    const p = lim.periods[name], fill = el("span", { class: "bar-fill" }), bar = el("span", { class: "bar" }, fill);
+    fill.style.width = `${Math.min(100, p.pct)}%`;
+    fill.className = "bar-fill" + (p.status === "ok" ? "" : p.status === "warning" ? " warn" : " crit");
+    return el("li", { "data-status": p.status }, el("span", { class: "name" }, PERIOD_NAMES[name] || name), bar,
+      el("span", { class: "value", title: `${p.pct}% of ${amount(p.limit)}: ${p.status}` },
+        `${amount(p.spent)} / ${amount(p.limit)}${p.status === "ok" ? "" : " · " + p.status}`));
+  }));
+}
+
 function renderBacklog(s) {
   $("recommendation").replaceChildren(...s.recommendation.map((r) => el("li", {}, r)));
   const body = $("backlog").tBodies[0];
@@ -294,7 +311,7 @@ async function refresh() {
     offsetMs = Date.parse(s.generated_at) - Date.now();
     updatedAt = Date.parse(s.generated_at);
     status = s;
-    renderClaude(s); renderCards(s); renderBacklog(s); renderLedgers(s); drawChart(h);
+    renderClaude(s); renderCards(s); renderLimits(s); renderBacklog(s); renderLedgers(s); drawChart(h);
     document.body.dataset.loaded = "yes";
   } catch (err) {
     const p = $("problem");
