@@ -82,6 +82,10 @@ def test_set_limits_and_off(env, capsys, clock):
     assert stored == {**LIMITS, "weekly": None, "warn_at": 70, "critical_at": 90}
     code, data, _ = run_json(capsys, "set", "limits", "--unit", "tokens", "--daily", "5M", "--monthly", "off")
     assert code == 0 and data["limits"]["daily"] == 5_000_000 and data["limits"]["unit"] == "tokens"
+    assert data["commit"]["committed"]  # a setting is a change of the budget repo, committed like a balance
+    shown = subprocess.run(["git", "-C", str(env.budget), "show", "--stat", "--format=%s", "HEAD"],
+                           capture_output=True, text=True).stdout
+    assert shown.startswith("settings: Spend limits in tokens (all kinds): day 5M") and "budget.json" in shown
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -153,7 +153,7 @@ def test_protocol_faults_are_answered_and_the_server_keeps_going(server):
     ("get_usage_history", {"days": 0}, "arguments.days: must be at least 1"),
     ("check_budget", {"color": True}, "arguments: unknown field 'color'"),
     ("log_usage", {"tasks": [{"units": 2}]}, "arguments.tasks[0]: missing 'type'"),
-    ("configure_budget", {}, "give at least one of: alerts, copilot, gemini"),
+    ("configure_budget", {}, "give at least one of: alerts, copilot, gemini, api, limits"),
     ("configure_budget", {"alerts": {"warn_at": "abc"}}, "budget set: --warn-at: must be a number, got 'abc'"),
 ])
 def test_bad_arguments_are_tool_errors_in_one_line(env, server, name, arguments, says):
@@ -249,6 +249,10 @@ def test_writes_go_through_the_cli(state, server):
     assert saved["copilot"]["used"] == 12 and saved["alerts"]["warn_at"] == 60
     failed = server.call("configure_budget", {"alerts": {"warn_at": "50"}, "gemini": {"used": "-3"}})
     assert failed["isError"] is True and "(alerts already saved)" in failed["content"][0]["text"]
+    limited = server.call("configure_budget", {"limits": {"daily": "10", "monthly": "off"}, "api": {"balance": "42.50"}})
+    assert limited["structuredContent"]["changed"]["limits"]["daily"] == 10
+    assert json.loads((state.budget / "budget.json").read_text())["limits"]["daily"] == 10
+    assert '"balance_usd": 42.5' in (state.budget / "ledgers" / "api.jsonl").read_text()
 
     logged = server.call("log_usage", {"lessons": ["keep it short"], "commit": False})
     assert "isError" not in logged and logged["structuredContent"]["ok"] is True

@@ -69,8 +69,10 @@ def test_set_retention_prunes_what_the_history_holds(env, capsys, clock):
     assert labelled_sessions() == {"new"} and slots_match_entries()
     assert [e.model for e, _ in index.entries(session="old1")] == ["<synthetic>"]  # kept: history has no row for it
     assert (env.budget / "history" / "testbox.tsv").exists()
-    last = subprocess.run(["git", "-C", str(env.budget), "log", "-1", "--format=%s"], capture_output=True, text=True)
-    assert last.stdout.startswith("history: testbox usage through")  # committed, as report --save does
+    log = subprocess.run(["git", "-C", str(env.budget), "log", "-2", "--format=%s"], capture_output=True, text=True)
+    setting, history = log.stdout.splitlines()
+    assert history.startswith("history: testbox usage through")  # committed first, as report --save does
+    assert setting.startswith("settings: Retention: the index keeps per-response rows of the last 90")
     # Reports still cover the pruned days, from the history.
     assert report(capsys) == daily
     assert report(capsys, "models")["totals"] == models["totals"]

@@ -162,7 +162,11 @@ def build_parser(only: str | None = None):
     p = add_parser("init", parents=[common], help="create a fresh budget repo in DIR")
     p.add_argument("dir", metavar="DIR")
 
-    p = add_parser("set", parents=[common], help="manual balances: copilot, gemini, alerts, limits, retention")
+    p = add_parser("serve", help="local dashboard: a page and a JSON API on 127.0.0.1")
+    p.add_argument("--port", default="8765", help="TCP port (0: any free one; default 8765)")
+    p.add_argument("--open", action="store_true", help="open the page in the default browser")
+
+    p = add_parser("set", parents=[common], help="manual balances and settings: copilot, gemini, api, alerts, limits, retention")
     what = p.add_subparsers(dest="what", required=True, parser_class=Parser)
     c = what.add_parser("copilot", parents=[common])
     c.add_argument("--used")
@@ -175,6 +179,9 @@ def build_parser(only: str | None = None):
     g.add_argument("--used")
     g.add_argument("--limit")
     g.add_argument("--unit")
+    k = what.add_parser("api", parents=[common], help="Anthropic API credits: the balance the Console shows")
+    k.add_argument("--balance", metavar="USD", required=True)
+    k.add_argument("--topup", metavar="USD", help="credits bought since the last entry (included in --balance)")
     a = what.add_parser("alerts", parents=[common])
     a.add_argument("--warn-at")
     a.add_argument("--critical-at")

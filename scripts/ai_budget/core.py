@@ -15,6 +15,9 @@ sync, and once a UTC day with a retention set: its prune). With
     live(now, *, allow_fetch=True, session_id=None) -> dict
     session_measure(session_id, now, *, allow_fetch=True) -> dict
     task_estimate(now, *, task_type, units, tier, files, reads, allow_fetch=True) -> dict
+    api_credits(now) -> dict
+    daily_history(now, days) -> dict
+    dashboard(now, *, allow_fetch=True) -> dict
 """
 
 from __future__ import annotations
@@ -23,13 +26,13 @@ from datetime import timedelta
 from pathlib import Path
 
 from . import notices, paths
-from .analysis import estimate, limits, pace, periods, planner
+from .analysis import credits, estimate, history, limits, pace, periods, planner, reports
 from .analysis.session_delta import five_hour_delta, is_pct
 from .analysis.totals import summarize
-from .sources import backlog, cost_state, transcripts, utilisation
+from .errors import BudgetError, SourceUnavailable
+from .sources import admin_api, backlog, cost_state, transcripts, utilisation
 from .sources.dedup import Deduper
-from .errors import BudgetError
-from .state import budget_file, index, retention, session_state
+from .state import budget_file, history_file, index, ledgers, retention, session_state
 from .timefmt import iso, iso_ms, parse_iso
 
 MANUAL_STALE_AFTER = timedelta(days=2)
@@ -167,8 +170,24 @@ def brief(now, *, allow_fetch: bool = True, session_id: str | None = None, sync_
     session_id, transcript = current_session(session_id)
     local = _local(budget, now, util.get("five_hour") or {}, sync_index)
     return {"generated_at": iso(now), "claude": util, "local": local, "limits": spend_limits(budget, now),
-            "copilot": copilot, "gemini": gemini, "backlog": plan,
+            "copilot": copilot, "gemini": gemini, "api_credits": api_credits(now), "backlog": plan,
             "session": {"id": session_id, "transcript": str(transcript) if transcript else None}}
+
+
+def month_start(now):
+    return limits.period_starts(now)["monthly"]
+
+
+def api_credits(now) -> dict:
+    """Anthropic API credits from their ledger (balance, this month's spend, burn, runway);
+    a malformed ledger is named in `problem` and a warning, never a failed brief."""
+    try:
+        entries = ledgers.read(paths.budget_home(), "api")
+    except BudgetError as exc:
+        notices.add(str(exc))
+        return {**credits.summary([], now, month_start(now)), "problem": str(exc)}
+    return {**credits.summary(entries, now, month_start(now)), "problem": None,
+            "how_to_update": paths.cli_command("set", "api", "--balance", "USD")}
 
 
 def usage_summary(now) -> dict:
@@ -176,7 +195,7 @@ def usage_summary(now) -> dict:
     reading places it) and this month, from the last reading (never fetched)."""
     budget = budget_file.load(paths.budget_file())
     out = _local(budget, now, utilisation.current(budget, now, allow_fetch=False).get("five_hour") or {})
-    return {**out, "month": _since(limits.period_starts(now)["monthly"])}
+    return {**out, "month": _since(month_start(now))}
 
 
 def status(now, *, allow_fetch: bool = True) -> dict:
@@ -266,6 +285,113 @@ def task_estimate(now, *, task_type: str | None, units: int | None, tier: str | 
     out["utilisation"] = {"source": util["source"], "observed_at": util["observed_at"], "stale": util["stale"], "age_s": util.get("age_s"),
                           "problem": util.get("problem"), "resets_at": None if five.get("reset_since") else five.get("resets_at")}
     return out
+
+
+# ---------------------------------------------------------------- history and the dashboard
+
+def history_rows(home, machine: str, warnings: list) -> list:
+    """Rows the index cannot give: this machine's lost days, and other machines'."""
+    rows = []
+    try:
+        own = history_file.read(history_file.path_for(home, machine))
+        if own:
+            rows += history.as_usage(history.missing(own, index.daily_by_model()), machine)
+    except BudgetError as exc:
+        warnings.append(str(exc))
+    for name, path in history_file.others(home, machine):
+        try:
+            rows += history.as_usage(history_file.read(path), name)
+        except BudgetError as exc:
+            warnings.append(str(exc))
+    return rows
+
+
+MAX_HISTORY_DAYS = 366
+
+
+def daily_history(now, days: int) -> dict:
+    """API-equivalent cost and tokens per local day for the last `days` days (today
+    included, days without use as zeros), this machine's index plus the committed history."""
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_HISTORY_DAYS:
+        raise BudgetError(f"days: must be a whole number from 1 to {MAX_HISTORY_DAYS}")
+    tz = now.astimezone().tzinfo
+    first = (now.astimezone() - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    since = first.strftime("%Y-%m-%d")
+    synced_prices(budget_file.load(paths.budget_file()))
+    warnings: list[str] = []
+    rows = index.usage(int(first.timestamp() * 1000) - 86_400_000, None, per_session=False)
+    rows += history_rows(paths.budget_home(), paths.machine_id(), warnings)
+    found = {r["date"]: r for r in reports.build("daily", rows, tz, since)["daily"]}
+    out = []
+    for n in range(days):
+        day = (first + timedelta(days=n)).strftime("%Y-%m-%d")
+        r = found.get(day)
+        out.append({"date": day, "cost_usd": round(r["totalCost"], 4) if r else 0.0,
+                    "tokens": r["totalTokens"] if r else 0, "output_tokens": r["outputTokens"] if r else 0,
+                    "by_model": {m["modelName"]: round(m["cost"], 4) for m in r["modelBreakdowns"]} if r else {}})
+    for w in warnings:
+        notices.add(w)
+    return {"since": since, "days": out, "total_cost_usd": round(sum(d["cost_usd"] for d in out), 2),
+            "cost_note": reports.COST_NOTE}
+
+
+def level(used: float | None, alerts: dict) -> str:
+    """The 5-hour window's state, by budget.json's thresholds: none, normal, warning or critical."""
+    if used is None:
+        return "none"
+    return "critical" if used >= alerts["critical_at"] else "warning" if used >= alerts["warn_at"] else "normal"
+
+
+def _admin(now) -> dict | None:
+    if not admin_api.configured():
+        return None
+    try:
+        return {**admin_api.month(month_start(now), now), "problem": None}
+    except SourceUnavailable as exc:
+        return {"spend_usd": None, "by_model": [], "problem": str(exc)}
+
+
+def dashboard(now, *, allow_fetch: bool = True) -> dict:
+    """Everything the dashboard shows: the brief, this month's local usage, today's
+    sessions and models, calibration, the 5-hour state, the ledgers and (with an
+    Admin key, when fetching) the API's own month. Writes nothing but the caches."""
+    from .outputs.brief import recommendation
+
+    data = brief(now, allow_fetch=allow_fetch)
+    data.pop("session")  # the server's working folder says nothing about which session the user means
+    budget = budget_file.load(paths.budget_file())
+    tz = now.astimezone().tzinfo
+    midnight = limits.period_starts(now)["daily"]
+    today = midnight.strftime("%Y-%m-%d")
+    rows = index.usage(int(midnight.timestamp() * 1000), None, per_session=True)
+    sessions = reports.build("session", rows, tz, today)
+    models = reports.build("models", rows, tz, today)
+    data["local"]["month"] = _since(month_start(now))
+    data["sessions_today"] = {"count": len(sessions["sessions"]), "cost_usd": round(sessions["totals"]["totalCost"], 4),
+                              "tokens": sessions["totals"]["totalTokens"]}
+    data["models_today"] = [{"model": m["modelName"], "cost_usd": round(m["totalCost"], 4), "tokens": m["totalTokens"],
+                             "output_tokens": m["outputTokens"]} for m in models["models"]]
+    used = used_5h(data["claude"])
+    data["alerts"] = budget["alerts"]
+    data["plan"] = data["claude"].get("plan") or budget["claude"].get("plan")  # a status-line reading names none
+    data["state"] = level(used, budget["alerts"])
+    data["recommendation"] = recommendation(data["backlog"], data["claude"], now)
+    data["calibration"] = [{"task_type": name, "unit": e["unit"], "samples": e["samples"], "avg_5h_pct": e["avg_5h_pct"],
+                            "sd_5h_pct": e.get("sd_5h_pct"), "avg_output_tokens": e["avg_output_tokens"]} for name, e in sorted(budget["calibration"].items())]
+    ledger_rows = {}
+    for name in ("copilot", "gemini"):
+        try:
+            ledger_rows[name] = ledgers.read(paths.budget_home(), name)[-10:]
+        except BudgetError as exc:
+            notices.add(str(exc))
+            ledger_rows[name] = []
+    data["ledgers"] = ledger_rows
+    data["admin"] = _admin(now) if allow_fetch else None
+    data["commands"] = {"fetch": paths.cli_command("fetch"), "statusline": paths.cli_command("install", "--statusline"),
+                        "report": paths.cli_command("report", "daily"), "backlog": str(paths.budget_home() / "tasks" / "backlog.md"),
+                        "calibrate": paths.cli_command("log", "--task", "TYPE:UNITS")}
+    data["cost_note"] = reports.COST_NOTE
+    return data
 
 
 # ---------------------------------------------------------------- a session's measure

@@ -73,6 +73,35 @@ def save_history(home, machine: str, now) -> dict:
     return {"file": str(path), "changed": changed, "commit": git}
 
 
+def apply_balance(what: str, fields: dict, now) -> Result:
+    """`budget set` and the dashboard's forms: validate (state/balances), then the writes in
+    order: the ledger entry (the dated record), budget.json (the current values check reads;
+    not for API credits, which live in their ledger only), and a commit of both. Alerts
+    have no ledger and are not committed, as before."""
+    from .. import paths
+    from ..outputs import gitrepo
+    from ..state import balances, budget_file, ledgers
+
+    fields = balances.check_fields(what, fields)
+    home, warnings = paths.budget_home(), []
+    if what == "api":
+        entry = balances.api_entry(fields, now)
+        files, text, data = [ledgers.append(home, "api", entry)], balances.api_text(entry), {"api": entry}
+    else:
+        with budget_file.update(paths.budget_file()) as budget:
+            text = balances.HANDLERS[what](fields, now, budget, warnings)
+            section = dict(budget[what])
+            files = [] if what == "alerts" else [ledgers.append(home, what, balances.ledger_entry(what, section, now))]
+        data = {what: section}
+        if files:
+            files.append(paths.budget_file())
+    if files:
+        git = gitrepo.commit(home, files, f"balance: {text}")
+        data["commit"] = git
+        warnings += [] if git["committed"] else git["notes"]
+    return Result(data=data, text=text, warnings=warnings)
+
+
 def read_stdin(limit: int = STDIN_LIMIT, wait_s: float = STDIN_WAIT_S) -> str:
     """What Claude Code wrote on stdin, read for at most `wait_s` seconds and `limit`
     bytes; whatever arrived by then is the input. A terminal is empty input."""

@@ -373,7 +373,10 @@ def get_offload_recommendations(a: dict) -> tuple[dict, str]:
 
 CONFIGURE = {"alerts": {"warn_at": "--warn-at", "critical_at": "--critical-at", "block_at": "--block-at"},
              "copilot": {"used": "--used", "limit": "--limit", "unit": "--unit", "plan": "--plan", "resets_at": "--resets-at"},
-             "gemini": {"status": "--status", "used": "--used", "limit": "--limit", "unit": "--unit"}}
+             "gemini": {"status": "--status", "used": "--used", "limit": "--limit", "unit": "--unit"},
+             "api": {"balance": "--balance", "topup": "--topup"},
+             "limits": {"daily": "--daily", "weekly": "--weekly", "monthly": "--monthly", "unit": "--unit",
+                        "warn_at": "--warn-at", "critical_at": "--critical-at"}}
 
 
 def configure_budget(a: dict) -> tuple[dict, str]:
@@ -441,11 +444,11 @@ TOOLS = {t.name: t for t in [
               "commit": {"type": "boolean", "description": "commit the budget repo (default true)"}}),
          False, log_usage),
     Tool("configure_budget", "Configure the budget",
-         "Set alert thresholds (warn, critical, block prompts at a 5-hour %) and the Copilot and Gemini balances, "
-         "validated as `budget set` validates them. Call it when the user gives new limits or balances.",
-         obj({"alerts": obj({k: TEXT for k in CONFIGURE["alerts"]}),
-              "copilot": obj({k: TEXT for k in CONFIGURE["copilot"]}),
-              "gemini": obj({k: TEXT for k in CONFIGURE["gemini"]})}),
+         "Set alert thresholds (warn, critical, block prompts at a 5-hour %), the Copilot and Gemini balances, the "
+         "Anthropic API credit balance (api) and spend limits per day, week and month in API-equivalent dollars or "
+         "tokens ('off' clears one), validated as `budget set` validates them and committed. Call it when the user "
+         "gives new limits or balances.",
+         obj({section: obj({k: TEXT for k in flags}) for section, flags in CONFIGURE.items()}),
          False, configure_budget),
 ]}
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from .. import core, paths
-from ..analysis import history, reports
+from ..analysis import reports
 from ..errors import BudgetError
 from ..outputs.text import num, table
 from ..sources import statusline_snapshot, utilisation
-from ..state import budget_file, history_file, index
+from ..state import budget_file, index
 from ..timefmt import parse_iso
 from . import Result, day_ms as _day_ms, parse_day as _date, save_history, zone as _zone
 
@@ -17,23 +17,6 @@ from . import Result, day_ms as _day_ms, parse_day as _date, save_history, zone 
 def whole_hours(tz, now) -> bool:
     """Whether the zone's offsets (summer and winter) are whole hours, so hourly slots bucket exactly."""
     return all(tz.utcoffset(now.replace(tzinfo=None) + timedelta(days=d)).total_seconds() % 3600 == 0 for d in range(0, 366, 61))
-
-
-def history_rows(home, machine: str, warnings: list) -> list:
-    """Rows the index cannot give: this machine's lost days, and other machines'."""
-    rows = []
-    try:
-        own = history_file.read(history_file.path_for(home, machine))
-        if own:
-            rows += history.as_usage(history.missing(own, index.daily_by_model()), machine)
-    except BudgetError as exc:
-        warnings.append(str(exc))
-    for name, path in history_file.others(home, machine):
-        try:
-            rows += history.as_usage(history_file.read(path), name)
-        except BudgetError as exc:
-            warnings.append(str(exc))
-    return rows
 
 
 def known_resets(budget: dict) -> list[int]:
@@ -66,13 +49,13 @@ def run(args, now) -> Result:
         rows = index.entries(lo, hi, args.project)
         data = reports.blocks(rows, int(now.timestamp() * 1000), known_resets(budget), _day_ms(since, tz), _day_ms(until, tz, 1))
     elif args.kind in reports.ATTRIBUTION:
-        data = reports.attribution(args.kind, index.attributed(lo, hi, args.project), history_rows(home, machine, warnings),
+        data = reports.attribution(args.kind, index.attributed(lo, hi, args.project), core.history_rows(home, machine, warnings),
                                    tz, since, until, args.project)
     else:
         rows = index.usage(lo, hi, args.project, per_session=args.kind in ("session", "projects"),
                            slot_ms=index.HOUR_MS if whole_hours(tz, now) else index.QUARTER_MS)
         if args.kind != "session":
-            rows += history_rows(home, machine, warnings)
+            rows += core.history_rows(home, machine, warnings)
         data = reports.build(args.kind, rows, tz, since, until, args.project)
     if args.save:
         data["history"] = saved = save_history(home, machine, now)

@@ -68,6 +68,24 @@ def balance_line(name: str, b: dict) -> str:
     return text
 
 
+def credits_line(a: dict) -> str | None:
+    """Anthropic API credits, when their ledger has an entry (None: nothing to say)."""
+    if a.get("problem"):
+        return a["problem"]
+    if not a.get("entries"):
+        return None
+    text = f"${a['balance_usd']:,.2f} balance ({'updated ' + str(round(a['age_days'])) + ' days ago' if a['age_days'] >= 1 else 'updated today'})"
+    if a.get("month_spend_usd") is not None:
+        text += f", ${a['month_spend_usd']:,.2f} spent this month"
+    if a.get("burn_usd_per_day") is not None:
+        text += f", ${a['burn_usd_per_day']:,.2f}/day"
+        if a.get("runs_out_at"):
+            text += f", runway {int(a['runway_days'])} days (to {a['runs_out_at'][:10]})"
+    if a.get("stale"):
+        text += f" — STALE: `{a['how_to_update']}`"
+    return text
+
+
 def task_line(e: dict) -> str:
     units = f" ({e['task_type']} ×{e['units']})" if e.get("units") else ""
     span = f" ({e['range_pct'][0]:.0f}–{e['range_pct'][1]:.0f}%)" if e.get("range_pct") else ""
@@ -135,6 +153,9 @@ def text(data: dict, now) -> str:
         lines.append(f"Limits   {limits_line(data['limits'])}")
     lines.append(f"Copilot  {balance_line('copilot', data['copilot'])}")
     lines.append(f"Gemini   {balance_line('gemini', data['gemini'])}")
+    credits = credits_line(data.get("api_credits") or {})
+    if credits:
+        lines.append(f"API      {credits}")
     lines += ["", "Backlog (estimated cost in % of the 5-hour window):"]
     lines += [f"  {task_line(e)}" for e in plan["estimates"]] or [f"  (no tasks in {paths.budget_home() / 'tasks' / 'backlog.md'})"]
     lines += ["", "Recommendation:"] + [f"  → {r}" for r in recommendation(plan, c, now)]
@@ -153,6 +174,7 @@ def markdown(data: dict, now, limit: int | None = None, notes: tuple[str, ...] =
     lines += [f"- {r}" for r in recommendation(plan, c, now)]
     lines += list(notes) + [f"**Copilot:** {balance_line('copilot', data['copilot'])}",
                             f"**Gemini:** {balance_line('gemini', data['gemini'])}",
+                            *([f"**API credits:** {c}"] if (c := credits_line(data.get("api_credits") or {})) else []),
                             f"**Local usage:** {local_line(data['local'])}", "**Backlog:**"]
     tasks = [f"- {task_line(e)}" for e in plan["estimates"]] or ["- (empty)"]
     if limit is None:

@@ -229,15 +229,15 @@ def _opener(deadline: float):
     return urllib.request.build_opener(HTTP, HTTPS, _NoRedirect)
 
 
-def _read_capped(resp) -> bytes:
+def _read_capped(resp, label: str = "usage API") -> bytes:
     length = resp.headers.get("Content-Length")
     if length and length.strip().isascii() and length.strip().isdigit() and int(length) > MAX_BODY:
-        raise SourceUnavailable(f"usage API: response of {int(length):,} bytes is over the {MAX_BODY:,}-byte cap; ignored")
+        raise SourceUnavailable(f"{label}: response of {int(length):,} bytes is over the {MAX_BODY:,}-byte cap; ignored")
     chunks, size = [], 0
     while chunk := resp.read(64 * 1024):
         size += len(chunk)
         if size > MAX_BODY:
-            raise SourceUnavailable(f"usage API: response over the {MAX_BODY:,}-byte cap; ignored")
+            raise SourceUnavailable(f"{label}: response over the {MAX_BODY:,}-byte cap; ignored")
         chunks.append(chunk)
     return b"".join(chunks)
 
