@@ -8,7 +8,7 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "scripts" / "ai_budget"
-BOTTOM = {"atomic", "errors", "notices", "paths", "timefmt", "tokens"}
+BOTTOM = {"atomic", "errors", "notices", "paths", "records", "timefmt", "tokens"}
 LAYERS = ["bottom", "sources", "state", "analysis", "outputs", "core", "commands", "cli"]
 
 

@@ -8,7 +8,7 @@ effects. The only files they can touch are caches: the usage API's (when
 sync, and once a UTC day with a retention set: its prune). With
 `allow_fetch=False` and a warm index nothing at all is written.
 
-    brief(now, *, allow_fetch=True, session_id=None) -> dict
+    brief(now, *, allow_fetch=True, session_id=None, sync_index=True) -> dict
     usage_summary(now) -> dict
     usage_now(now) -> dict
     status(now, *, allow_fetch=True) -> dict
@@ -103,11 +103,14 @@ def manual_balance(section: dict, now, name: str) -> dict:
     return info
 
 
-def _local(budget: dict, now, five: dict) -> dict:
-    """What this machine's transcripts say about today and the current 5-hour window."""
-    synced_prices(budget, now)
+def _local(budget: dict, now, five: dict, sync_index: bool = True) -> dict:
+    """What this machine's transcripts say about today and the current 5-hour window.
+    sync_index=False (a first build runs in the background): what the index holds so far,
+    marked `counting`."""
+    if sync_index:
+        synced_prices(budget, now)
     # The limits' local midnight: on a DST day it has another offset than now.
-    out = {"today": _since(limits.period_starts(now)["daily"]), "window": None}
+    out = {"today": _since(limits.period_starts(now)["daily"]), "window": None, **({} if sync_index else {"counting": True})}
     resets = parse_iso(five.get("resets_at"))
     if resets and resets > now:
         out["window"] = _since(resets - FIVE_HOURS)
@@ -125,13 +128,9 @@ def spend_limits(budget: dict, now) -> dict:
     API-equivalent dollars (or tokens) of this machine's transcript lines since each start."""
     lim = budget["limits"]
     starts = limits.period_starts(now)
-    spent, unpriced = {}, 0
-    for period in limits.PERIODS:
-        if lim.get(period):
-            got = _since(starts[period])
-            spent[period] = limits.amount(lim, got["cost_usd"], got["tokens"])
-            unpriced = max(unpriced, got["unpriced"])
-    evaluated = limits.evaluate(lim, spent)
+    got = index.period_spend(limits.starts_ms(lim, now))
+    unpriced = max((g["unpriced"] for g in got.values()), default=0)
+    evaluated = limits.evaluate(lim, limits.spent_of(lim, got))
     ends = limits.period_ends(now) if evaluated else {}
     for period, e in evaluated.items():
         e.update(since=starts[period].isoformat(), resets_at=ends[period].isoformat())
@@ -149,9 +148,10 @@ def used_5h(util: dict) -> float | None:
     return None if five.get("reset_since") else five.get("util")
 
 
-def brief(now, *, allow_fetch: bool = True, session_id: str | None = None) -> dict:
+def brief(now, *, allow_fetch: bool = True, session_id: str | None = None, sync_index: bool = True) -> dict:
     """What `check --json` shows, but for the session start it records (`session`
-    holds only the id and transcript here)."""
+    holds only the id and transcript here). sync_index=False: the index as it is
+    (a first build is running; `local.counting` says so)."""
     budget = budget_file.load(paths.budget_file())
     util = utilisation.current(budget, now, allow_fetch=allow_fetch)
     for key in ("five_hour", "seven_day"):
@@ -168,7 +168,7 @@ def brief(now, *, allow_fetch: bool = True, session_id: str | None = None) -> di
     weekly = (util.get("seven_day") or {}).get("util")
     plan = planner.plan(tasks, budget["calibration"], used_5h(util), weekly, alternatives, budget["alerts"]["warn_at"])
     session_id, transcript = current_session(session_id)
-    local = _local(budget, now, util.get("five_hour") or {})
+    local = _local(budget, now, util.get("five_hour") or {}, sync_index)
     return {"generated_at": iso(now), "claude": util, "local": local, "limits": spend_limits(budget, now),
             "copilot": copilot, "gemini": gemini, "api_credits": api_credits(now), "backlog": plan,
             "session": {"id": session_id, "transcript": str(transcript) if transcript else None}}

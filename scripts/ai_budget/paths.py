@@ -1,21 +1,33 @@
-"""Where things live. Every location can be overridden through the environment."""
+"""Where things live. Every location can be overridden through the environment.
+
+The `*_str` functions are the implementation, on plain strings: the status line
+and the hooks run them without loading pathlib; the Path ones wrap them."""
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
+
+
+def Path(*parts):  # noqa: N802 - pathlib.Path, loaded when first asked for
+    from pathlib import Path
+
+    return Path(*parts)
 
 DEFAULT_API_BASE = "https://api.anthropic.com"
 
 
-def _env_path(name: str) -> Path | None:
+def _env_path(name: str) -> str | None:
     value = os.environ.get(name, "").strip()
-    return Path(value).expanduser() if value else None
+    return os.path.expanduser(value) if value else None
 
 
 def budget_home() -> Path:
     """The budget repo: $AI_BUDGET_HOME, else the repo that holds scripts/."""
-    return _env_path("AI_BUDGET_HOME") or code_root()
+    return Path(budget_home_str())
+
+
+def budget_home_str() -> str:
+    return _env_path("AI_BUDGET_HOME") or str(code_root())
 
 
 def code_root() -> Path:
@@ -33,24 +45,36 @@ def cli_command(*args: str, fast: bool = False) -> str:
 
 
 def budget_file() -> Path:
-    return budget_home() / "budget.json"
+    return Path(budget_file_str())
+
+
+def budget_file_str() -> str:
+    return os.path.join(budget_home_str(), "budget.json")
 
 
 def claude_dir() -> Path:
-    return _env_path("CLAUDE_CONFIG_DIR") or Path.home() / ".claude"
+    return Path(claude_dir_str())
+
+
+def claude_dir_str() -> str:
+    return _env_path("CLAUDE_CONFIG_DIR") or os.path.join(os.path.expanduser("~"), ".claude")
 
 
 def projects_roots() -> list[Path]:
+    return [Path(root) for root in projects_roots_str()]
+
+
+def projects_roots_str() -> list[str]:
     """Transcript roots. With $CLAUDE_CONFIG_DIR set only that one, as ccusage does;
     otherwise ~/.claude/projects and the old XDG location when they exist."""
-    roots = [claude_dir() / "projects"]
+    roots = [os.path.join(claude_dir_str(), "projects")]
     if not _env_path("CLAUDE_CONFIG_DIR"):
-        xdg = _env_path("XDG_CONFIG_HOME") or Path.home() / ".config"
-        roots.append(xdg / "claude" / "projects")
+        xdg = _env_path("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+        roots.append(os.path.join(xdg, "claude", "projects"))
     seen, out = set(), []
     for root in roots:
-        if root.is_dir():
-            real = root.resolve()
+        if os.path.isdir(root):
+            real = os.path.realpath(root)
             if real not in seen:
                 seen.add(real)
                 out.append(root)
@@ -62,12 +86,16 @@ def api_base() -> str:
 
 
 def cache_dir() -> Path:
+    return Path(cache_dir_str())
+
+
+def cache_dir_str() -> str:
     """Disposable state (API cache, index). Never inside the committed tree."""
     explicit = _env_path("AI_BUDGET_CACHE_DIR")
     if explicit:
         return explicit
-    xdg = _env_path("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return xdg / "ai-budget"
+    xdg = _env_path("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(xdg, "ai-budget")
 
 
 def machine_id() -> str:

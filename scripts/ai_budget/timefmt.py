@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 UTC = timezone.utc
 
-_TRANSCRIPT_TS = re.compile(
+_TRANSCRIPT_TS = (  # compiled (and cached by re) on first use: most runs never need it
     r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,3})?(Z|[+-]\d{2}:\d{2})$"
 )
 
@@ -62,7 +62,7 @@ def transcript_ms(value) -> int | None:
         base = _hour_ms(value[:13])
         if base is not None and rest.isascii() and rest.isdigit() and rest[0] < "6" and rest[2] < "6":
             return base + (int(rest[:2]) * 60 + int(rest[2:4])) * 1000 + int(rest[4:])
-    m = _TRANSCRIPT_TS.match(value)
+    m = re.match(_TRANSCRIPT_TS, value)
     if not m:
         return None
     y, mo, d, h, mi, s, frac, zone = m.groups()

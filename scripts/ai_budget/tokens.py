@@ -3,7 +3,7 @@ report gives the fields when it writes them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from .records import record
 
 SYNTHETIC = "<synthetic>"  # Claude Code's model name for lines it made up itself (no API call)
 
@@ -29,7 +29,7 @@ class TokenFields:
         return self.input + self.output + self.cache_5m + self.cache_1h + self.cache_read
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class Totals(TokenFields):
     """Token counts summed over API responses. Where a source keeps only the sum of
     cache writes, the sum is in cache_5m (as an Entry without a breakdown)."""
@@ -67,7 +67,7 @@ class Totals(TokenFields):
         return out
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class Usage:
     """Responses summed over a time slot (a quarter hour from the index, a day from history)."""
 

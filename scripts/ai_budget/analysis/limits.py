@@ -61,6 +61,17 @@ def amount(limits: dict, cost_usd: float, tokens: int) -> float:
     return tokens if limits.get("unit") == "tokens" else cost_usd
 
 
+def starts_ms(limits: dict, now: datetime) -> dict[str, int]:
+    """Epoch ms where each period with a limit set began (what to sum spend from)."""
+    starts = period_starts(now)
+    return {p: int(starts[p].timestamp() * 1000) for p in PERIODS if limits.get(p)}
+
+
+def spent_of(limits: dict, got: dict[str, dict]) -> dict[str, float]:
+    """{period: amount} from {period: {cost_usd, tokens}} (the index's sums since each start)."""
+    return {p: amount(limits, g["cost_usd"], g["tokens"]) for p, g in got.items()}
+
+
 def status_of(pct: float, warn_at: float, critical_at: float) -> str:
     if pct >= 100:
         return "exceeded"

@@ -5,26 +5,23 @@ never $0."""
 
 from __future__ import annotations
 
-import hashlib
 import json
+import os
 import re
-from dataclasses import dataclass
+from collections import namedtuple
 from datetime import datetime, timezone
-from pathlib import Path
 
-PRICES_FILE = Path(__file__).with_name("prices.json")
-_DATE_SUFFIX = re.compile(r"(-|@)\d{8}$")
-_PREFIX = re.compile(r"^(?:anthropic[./]|bedrock/|vertex_ai/|us\.anthropic\.|eu\.anthropic\.)")
-_VERSION_SUFFIX = re.compile(r"-v\d+(?::\d+)?$")
+from ..atomic import sha256_hex
+
+# A str and a namedtuple: the status line loads this module (no pathlib, no dataclasses).
+PRICES_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "prices.json")
+# Patterns, compiled (and cached by re) on first use: the status line loads this module but never prices.
+_DATE_SUFFIX = r"(-|@)\d{8}$"
+_PREFIX = r"^(?:anthropic[./]|bedrock/|vertex_ai/|us\.anthropic\.|eu\.anthropic\.)"
+_VERSION_SUFFIX = r"-v\d+(?::\d+)?$"
 
 
-@dataclass(frozen=True)
-class Rates:
-    input: float
-    output: float
-    cache_5m: float
-    cache_1h: float
-    cache_read: float
+Rates = namedtuple("Rates", "input output cache_5m cache_1h cache_read")
 
 
 def _rates(spec: dict) -> Rates:
@@ -39,9 +36,9 @@ def _rates(spec: dict) -> Rates:
 
 
 def normalise(model: str) -> str:
-    name = _PREFIX.sub("", model.strip().lower())
-    name = _VERSION_SUFFIX.sub("", name)
-    return _DATE_SUFFIX.sub("", name)
+    name = re.sub(_PREFIX, "", model.strip().lower())
+    name = re.sub(_VERSION_SUFFIX, "", name)
+    return re.sub(_DATE_SUFFIX, "", name)
 
 
 class PriceTable:
@@ -51,7 +48,7 @@ class PriceTable:
         for model, spec in (overrides or {}).items():
             self.models[normalise(model)] = [{"from": None, **spec}]
         blob = json.dumps([data, overrides or {}], sort_keys=True).encode()
-        self.fingerprint = hashlib.sha256(blob).hexdigest()[:16]
+        self.fingerprint = sha256_hex(blob)[:16]
         self._cache: dict = {}
 
     def newest(self, family: str) -> str | None:
@@ -110,4 +107,5 @@ class PriceTable:
 
 
 def load(overrides: dict | None = None) -> PriceTable:
-    return PriceTable(json.loads(PRICES_FILE.read_text()), overrides)
+    with open(PRICES_FILE, encoding="utf-8") as handle:
+        return PriceTable(json.loads(handle.read()), overrides)

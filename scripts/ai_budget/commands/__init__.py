@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import sys
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from ..errors import BudgetError
@@ -17,12 +16,20 @@ STDIN_LIMIT = 1 << 20
 STDIN_WAIT_S = 1.0  # Claude Code writes its JSON at once; a parent that never closes stdin must not hang us
 
 
-@dataclass
 class Result:
-    data: dict
-    text: str
-    code: int = 0
-    warnings: list[str] = field(default_factory=list)
+    """What a command hands cli.py. A plain class: importing dataclasses costs a
+    status line run more than everything else it does."""
+
+    __slots__ = ("data", "text", "code", "warnings")
+
+    def __init__(self, data: dict, text: str, code: int = 0, warnings: list[str] | None = None):
+        self.data, self.text, self.code, self.warnings = data, text, code, [] if warnings is None else warnings
+
+    def __eq__(self, other):
+        return isinstance(other, Result) and all(getattr(self, k) == getattr(other, k) for k in self.__slots__)
+
+    def __repr__(self):
+        return f"Result({', '.join(f'{k}={getattr(self, k)!r}' for k in self.__slots__)})"
 
 
 def record_check(brief: dict, now, session_id: str | None) -> dict:

@@ -12,17 +12,19 @@ import json
 import os
 import stat
 import sys
-from pathlib import Path
 
 from .. import paths
 from ..analysis.session_delta import five_hour_delta
 from ..outputs.statusline import level
-from ..sources import transcripts, utilisation
+from ..sources import utilisation
 from ..state import budget_file, session_state
 from ..timefmt import countdown, iso, parse_iso
 from . import Result, read_stdin
 
 CONTEXT_LIMIT = 1500
+# A first build on this machine runs in the background; the brief waits this long for it
+# (a small history is done by then and the brief is whole), else says the figures are still being counted.
+BUILD_WAIT_S = 3.0
 LEVELS = ("normal", "warning", "critical")
 REMIND_AT_PCT = 5.0  # a session that used this much of the 5-hour window deserves a log
 FAN_OUT_TOOLS = ("Task", "Agent")
@@ -48,8 +50,14 @@ def session_start(payload: dict, budget: dict, now) -> tuple[dict | None, int]:
     from ..outputs import brief
     from . import record_check
 
+    from ..state import index_peek
+
     session_id = payload.get("session_id") or None
-    data = record_check(core.brief(now, session_id=session_id), now, session_id)
+    ready = not index_peek.building()
+    if index_peek.cold():
+        ready = index_peek.build_in_background(
+            [sys.executable, "-S", str(paths.code_root() / "scripts" / "budget.py"), "report", "daily", "--json"], BUILD_WAIT_S)
+    data = record_check(core.brief(now, session_id=session_id, sync_index=ready), now, session_id)
     unlogged = session_state.latest_unlogged(exclude=session_id)
     notes = (f"**Not logged:** session {unlogged['session_id'][:8]} (ended {unlogged['ended_unlogged'][:16]}Z); "
              f"record it with `{paths.cli_command('log', '--session', unlogged['session_id'], '--task', 'TYPE:UNITS')}`",
@@ -62,26 +70,60 @@ def user_prompt_submit(payload: dict, budget: dict, now) -> tuple[dict | None, i
     alerts = budget["alerts"]
     util = utilisation.current(budget, now, allow_fetch=False)
     used, resets_at = _five(util)
-    if used is None or util.get("stale"):
-        return None, 0
-    resets = parse_iso(resets_at)
-    block_at = alerts.get("block_at")
-    if block_at is not None and used >= block_at:
-        sys.stderr.write(f"ai-budget: Claude's 5-hour window is at {used:.0f}% (your hard stop is {block_at:g}%). "
-                         f"It resets {countdown(resets, now)}. Change it with: {paths.cli_command('set', 'alerts', '--block-at', 'off')}\n")
-        return None, 2
+    messages = []
+    if used is not None and not util.get("stale"):
+        resets = parse_iso(resets_at)
+        block_at = alerts.get("block_at")
+        if block_at is not None and used >= block_at:
+            sys.stderr.write(f"ai-budget: Claude's 5-hour window is at {used:.0f}% (your hard stop is {block_at:g}%). "
+                             f"It resets {countdown(resets, now)}. Change it with: {paths.cli_command('set', 'alerts', '--block-at', 'off')}\n")
+            return None, 2
+        messages += _window_alert(payload, used, resets, alerts, now)
+    messages += _limit_crossings(budget, now)
+    return ({"systemMessage": " ".join(messages)} if messages else None), 0
+
+
+def _window_alert(payload: dict, used: float, resets, alerts: dict, now) -> list[str]:
+    """The 5-hour window's warning or critical, once per rise in this session."""
     session_id = payload.get("session_id") or "unknown"
     state = session_state.read(session_id) or {}
     now_level = level(used, alerts)
     shown = state.get("alert_level", "normal")
     if now_level == shown:
-        return None, 0
+        return []
     session_state.note(session_id, alert_level=now_level)  # a drop (window reset) re-arms the alert
     if LEVELS.index(now_level) < LEVELS.index(shown):
-        return None, 0
+        return []
     word = "critical" if now_level == "critical" else "warning"
-    msg = f"ai-budget {word}: Claude's 5-hour window is at {used:.0f}%; it resets {countdown(resets, now)}."
-    return {"systemMessage": msg}, 0
+    return [f"ai-budget {word}: Claude's 5-hour window is at {used:.0f}%; it resets {countdown(resets, now)}."]
+
+
+def _limit_crossings(budget: dict, now) -> list[str]:
+    """A spend limit's period that rose to warning, critical or exceeded since it was last
+    announced (once per period and level, on this machine), from the index as it is."""
+    from ..analysis import limits
+    from ..state import index_peek, limit_notices
+
+    lim = budget.get("limits") or {}
+    starts = limits.starts_ms(lim, now)
+    got = index_peek.period_spend(starts) if starts else None
+    if not got:
+        return []
+    evaluated = limits.evaluate(lim, limits.spent_of(lim, got))
+
+    def note(shown: dict) -> list[str]:  # the periods that rose; `shown` updated to what is announced now
+        before = {p: v.get("status", "ok") for p, v in shown.items() if v.get("since") == starts.get(p)}
+        for period, e in evaluated.items():
+            shown[period] = {"since": starts[period], "status": e["status"]}
+        return limits.crossed(before, evaluated)
+
+    shown = limit_notices.read()
+    if not note(dict(shown)) and all(shown.get(p) == {"since": starts[p], "status": e["status"]}
+                                     for p, e in evaluated.items()):
+        return []  # nothing to say or record: no lock taken, nothing written
+    rising = limit_notices.update(note)
+    tail = " (API-equivalent estimate)" if lim.get("unit", "usd") == "usd" else ""
+    return [f"ai-budget: spend limit {evaluated[p]['status']}: {limits.describe(p, evaluated[p])}{tail}." for p in rising]
 
 
 def pre_tool_use(payload: dict, budget: dict, now) -> tuple[dict | None, int]:
@@ -126,6 +168,10 @@ def stop(payload: dict, budget: dict, now) -> tuple[dict | None, int]:
 def _noticeable(payload: dict, budget: dict, now) -> bool:
     """Worth a "not logged" line in the next brief: a point of the 5-hour window, or real
     output. Read within the 1.5 s budget: stop at the threshold; a big transcript is noticeable."""
+    from pathlib import Path  # session end only: the hooks run on every prompt without these
+
+    from ..sources import transcripts
+
     if (_session_share(payload["session_id"], budget, now) or 0) >= NOTICEABLE_PCT:
         return True
     main = Path(payload.get("transcript_path") or "")
@@ -167,7 +213,7 @@ def run(args, now) -> Result:
     try:
         payload = _payload()
         try:
-            budget = budget_file.load(paths.budget_file())
+            budget = budget_file.load(paths.budget_file_str())
         except Exception:  # noqa: BLE001 - defaults rather than silence: thresholds still apply
             budget = budget_file.default_budget()
         output, code = HANDLERS[args.event](payload, budget, now)

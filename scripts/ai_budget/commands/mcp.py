@@ -456,7 +456,8 @@ TOOLS = {t.name: t for t in [
 # ---------------------------------------------------------------- resources
 
 def _pricing() -> dict:
-    return json.loads(pricing.PRICES_FILE.read_text())
+    with open(pricing.PRICES_FILE, encoding="utf-8") as handle:
+        return json.loads(handle.read())
 
 
 RESOURCES = {

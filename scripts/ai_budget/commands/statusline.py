@@ -10,19 +10,18 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-from pathlib import Path
 
 from .. import paths
 from ..analysis import pace
 from ..outputs import statusline as line
-from ..sources import statusline_snapshot, transcripts
+from ..sources import statusline_snapshot, transcript_paths
 from ..timefmt import duration, parse_iso
 from . import Result, read_stdin
 
 FALLBACK = "budget: –"
 SNAPSHOT_EVERY_S = 20  # unchanged values: refresh the snapshot's age at most this often
 CHAIN_TIMEOUT_S = 2
+SYNC_WAIT_S = 0.3  # another session's status line syncs in a few ms; a long sync (a check on a big history) is not waited for
 
 
 def store_snapshot(windows: dict | None, now, session_id) -> None:
@@ -35,26 +34,55 @@ def store_snapshot(windows: dict | None, now, session_id) -> None:
         statusline_snapshot.write(windows, now, session_id)
 
 
-def session_cost(payload: dict, budget: dict) -> float | None:
-    """This session's API-equivalent cost from the index, syncing only its files."""
+def session_cost(payload: dict, budget: dict) -> tuple[float | None, bool]:
+    """(this session's API-equivalent cost, still being counted) from the index, syncing
+    only its files, and only when they changed since the index read them (the parser is
+    not even loaded then). While another run holds the index (a first build, a sync),
+    never waits: the index's figure as it is, or None, marked as still being counted."""
     from ..analysis import pricing
-    from ..state import index
+    from ..state import index_peek
 
     transcript = payload.get("transcript_path")
     if not isinstance(transcript, str) or not transcript:
-        return None
-    main = Path(transcript)
-    roots = paths.projects_roots()
-    root = transcripts.root_of(main, roots)
-    if root is None or not main.is_file():
-        return None
-    index.sync(pricing.load(budget.get("pricing_overrides")), roots=roots, only=transcripts.session_files(main))
-    project, session = transcripts.session_of(main, root)
-    return index.session_cost(project, session)
+        return None, False
+    main = transcript_paths.normal(transcript)
+    roots = paths.projects_roots_str()
+    root = transcript_paths.root_of(main, roots)
+    if root is None or not os.path.isfile(main):
+        return None, False
+    files = transcript_paths.session_files(main)
+    project, session = transcript_paths.session_of(main, root)
+    prices = pricing.load(budget.get("pricing_overrides"))
+    cost = index_peek.session_cost(files, project, session, prices.fingerprint)
+    if cost is not None:
+        return cost, False
+    if not index_peek.building():
+        from ..state import index
+
+        try:
+            index.sync(prices, roots=roots, only=files, wait=SYNC_WAIT_S)  # strings: no pathlib
+            return index.session_cost(project, session), False
+        except BlockingIOError:
+            pass
+    return index_peek.session_cost(files, project, session, prices.fingerprint, as_is=True) or None, True
+
+
+def limits_fragment(budget: dict, now) -> str:
+    """The spend limits that need attention ("day $8.40/$10 !"), from the index as it is
+    (one query); "" when none is set, all are ok, or there is no index yet."""
+    from ..analysis import limits
+    from ..state import index_peek
+
+    lim = budget.get("limits") or {}
+    starts = limits.starts_ms(lim, now)
+    got = index_peek.period_spend(starts) if starts else None
+    return limits.compact(limits.evaluate(lim, limits.spent_of(lim, got))) if got else ""
 
 
 def chained_output(stdin_text: str) -> str:
     """The user's own status line, when install --statusline chained it."""
+    import subprocess
+
     from ..state import previous_statusline
 
     previous = previous_statusline.load()
@@ -85,13 +113,20 @@ def render(payload: dict, budget: dict, now) -> str:
         five = {**five, "resets_at_dt": resets if resets and resets > now else None}
     p = pace.pace(five.get("util"), resets, now, "five_hour") if five else None
     try:
-        cost = session_cost(payload, budget)
+        cost, counting = session_cost(payload, budget)
     except Exception:  # noqa: BLE001 - the cost is optional; Claude Code's own estimate stands in
-        cost = None
+        cost, counting = None, False
     if cost is None:
         c = payload.get("cost", {}).get("total_cost_usd") if isinstance(payload.get("cost"), dict) else None
         cost = float(c) if isinstance(c, (int, float)) and not isinstance(c, bool) else None
-    return line.render(five, seven, p, cost, budget["alerts"], now, colour="NO_COLOR" not in os.environ, stale_note=stale)
+    if counting:  # the index's figure so far (or Claude Code's own): marked
+        stale += " (transcripts still being counted)"
+    try:
+        spend = limits_fragment(budget, now)
+    except Exception:  # noqa: BLE001 - optional, as the cost
+        spend = ""
+    return line.render(five, seven, p, cost, budget["alerts"], now, colour="NO_COLOR" not in os.environ, stale_note=stale,
+                       limits=spend)
 
 
 def run(args, now) -> Result:
@@ -103,7 +138,7 @@ def run(args, now) -> Result:
         if not isinstance(payload, dict):
             payload = {}
         try:
-            budget = budget_file.load(paths.budget_file())
+            budget = budget_file.load(paths.budget_file_str())
         except Exception:  # noqa: BLE001 - a broken budget.json must not blank the line
             budget = budget_file.default_budget()
         text = render(payload, budget, now)

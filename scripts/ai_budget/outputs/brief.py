@@ -124,7 +124,9 @@ def local_line(local: dict) -> str:
     def part(label, t):
         return f"{label} {num(t['tokens'])} tokens, ${t['cost_usd']:.2f}" + (" + unpriced" if t["unpriced"] else "")
     parts = [part("today", local["today"])] + ([part("this window", local["window"])] if local.get("window") else [])
-    return "; ".join(parts) + " (API-equivalent estimate)"
+    counting = "still being counted (the first index of this machine's transcripts is built in the background); so far " \
+        if local.get("counting") else ""
+    return counting + "; ".join(parts) + " (API-equivalent estimate)"
 
 
 def limits_line(lim: dict | None) -> str | None:

@@ -30,7 +30,8 @@ def pace_mark(p: dict | None) -> str:
 
 
 def render(five: dict | None, seven: dict | None, pace: dict | None, cost: float | None, alerts: dict, now,
-           colour: bool, stale_note: str = "") -> str:
+           colour: bool, stale_note: str = "", limits: str = "") -> str:
+    """`limits`: analysis/limits.compact's fragment, shown after the cost (empty: nothing)."""
     parts = []
     if five and five.get("util") is not None:
         util = five["util"]
@@ -48,4 +49,6 @@ def render(five: dict | None, seven: dict | None, pace: dict | None, cost: float
         parts.append(mark)
     if cost is not None:
         parts.append(f"${cost:.2f} API-eq")
+    if limits:
+        parts.append(limits)
     return " · ".join(parts) + stale_note

@@ -10,13 +10,13 @@ One 10 s deadline covers all pages; redirects are not followed."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import threading
 import time
 from datetime import datetime
 
+from ..atomic import sha256_hex  # the built-in sha256: hashlib loads OpenSSL (3 ms of every check)
 from ..errors import SourceUnavailable
 from ..timefmt import iso
 from .readings import number
@@ -113,7 +113,7 @@ def month(month_start: datetime, now: datetime) -> dict:
     """{'spend_usd', 'by_model': [{model, cost_usd, input_tokens, output_tokens, cache_read_tokens,
     cache_write_tokens}], 'since', 'fetched_at'}, largest cost first. Raises SourceUnavailable."""
     key = _key()
-    memo_key = (hashlib.sha256(key.encode()).hexdigest()[:16], iso(month_start))
+    memo_key = (sha256_hex(key.encode())[:16], iso(month_start))
     with _memo_lock:
         hit = _memo.get(memo_key)
         if hit and time.monotonic() - hit[0] < MEMO_S:

@@ -10,15 +10,16 @@ suffix stay valid: they are estimated from their tag. A leading '- ' is allowed.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
+
+from ..records import record
 
 TAG_DEFAULT_PCT = {"L": 5.0, "M": 15.0, "H": 35.0, "X": 70.0}
 _TASK = re.compile(r"^\s*(?:[-*]\s+)?\[([LMHXlmhx])\]\s+(.+?)\s*$")
 _SUFFIX = re.compile(r"\s*\(([A-Za-z][A-Za-z0-9_]*)\s*(?:[x×]\s*)?(\d+)\)\s*$")
 
 
-@dataclass
+@record
 class Task:
     section: str
     tag: str

@@ -4,6 +4,7 @@ freshest, free utilisation source. Written atomically on every status line run."
 from __future__ import annotations
 
 import json
+import os
 
 from .. import paths
 from ..atomic import dump_json, write_atomic
@@ -11,8 +12,8 @@ from ..timefmt import iso, parse_epoch_seconds
 from .readings import percentage
 
 
-def path():
-    return paths.cache_dir() / "statusline-snapshot.json"
+def path() -> str:
+    return os.path.join(paths.cache_dir_str(), "statusline-snapshot.json")  # str: the status line runs without pathlib
 
 
 def from_rate_limits(rate_limits) -> dict | None:
@@ -31,14 +32,16 @@ def from_rate_limits(rate_limits) -> dict | None:
 
 
 def write(windows: dict, now, session_id: str | None = None) -> None:
-    write_atomic(path(), dump_json({"observed_at": iso(now), "session_id": session_id, **windows}))
+    # A cache rewritten every few seconds: a crash may lose it (never half-written); no fsync.
+    write_atomic(path(), dump_json({"observed_at": iso(now), "session_id": session_id, **windows}), durable=False)
 
 
 def read() -> dict | None:
     """The last snapshot; a window whose value is not a usable percentage (a file written
     by an older version, or by hand) is left out."""
     try:
-        data = json.loads(path().read_text())
+        with open(path(), encoding="utf-8") as handle:
+            data = json.loads(handle.read())
     except (OSError, ValueError):
         return None
     if not isinstance(data, dict):

@@ -8,16 +8,16 @@ totals are comparable; de-duplication lives in sources/dedup.py.
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import re
 import stat
-from dataclasses import dataclass
-from pathlib import Path
 
+from ..paths import Path  # pathlib when first called: a status line's sync of a session runs on strings
+from ..records import record
 from ..timefmt import transcript_ms
 from ..tokens import TokenFields, model_label
+from . import transcript_paths
 
 USAGE_KEY = b'"usage"'
 _WS = b" \t\r\n"  # JSON whitespace; another tool's serialisation may put it around ':'
@@ -34,7 +34,7 @@ SKIPPED = object()  # parse_line's answer for a line that carries usage but cann
 _VERSION = re.compile(r"^\d+\.\d+\.\d+")
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class Entry(TokenFields):
     """One assistant API response's usage, as written in one transcript line."""
 
@@ -289,7 +289,7 @@ def parse_line(line: bytes, project: str = "", session: str = "", links: list | 
                  session, type(origin) is str and origin != sid, *_attribution(obj, src, message, links))
 
 
-@dataclass(slots=True)
+@record(slots=True)
 class CostState:
     """One cumulative `cost-state` record (sources/cost_state.py): what Claude Code
     counted for the session so far, per model, calls never written as assistant
@@ -356,17 +356,8 @@ def _timestamp_before(buf: bytes, end: int) -> int | None:
 # ---------------------------------------------------------------- files
 
 def session_of(path: Path, root: Path) -> tuple[str, str]:
-    """(project, session) from the path, as ccusage does: subagent files fold into
-    their parent session; any other nesting makes the parent folder the session."""
-    parts = path.relative_to(root).parts
-    if len(parts) < 2:
-        return "", path.stem
-    project = parts[0]
-    if len(parts) == 2:
-        return project, Path(parts[1]).stem
-    if len(parts) == 4 and parts[2] == "subagents":
-        return project, parts[1]
-    return project, parts[-2]
+    """(project, session) from the path (sources/transcript_paths.py)."""
+    return transcript_paths.session_of(str(path), str(root))
 
 
 def iter_transcripts(roots: list[Path]):
@@ -379,21 +370,20 @@ def iter_transcripts(roots: list[Path]):
         while stack:
             try:
                 with os.scandir(stack.pop()) as it:
-                    for item in it:
-                        if item.is_symlink():
-                            continue
-                        if item.is_dir():
-                            stack.append(item.path)
-                        elif item.name.endswith(".jsonl"):
+                    for item in it:  # the d_type answers without a stat; links are neither dirs nor files here
+                        if item.name.endswith(".jsonl") and item.is_file(follow_symlinks=False):
                             try:
-                                st = item.stat()
+                                st = item.stat(follow_symlinks=False)
                             except OSError:
                                 continue
                             if stat.S_ISREG(st.st_mode):  # opening a FIFO named *.jsonl blocks for ever
                                 found.append((item.path, st))
+                        elif item.is_dir(follow_symlinks=False):
+                            stack.append(item.path)
             except OSError:
                 continue
-        for full, st in sorted(found, key=lambda item: item[0]):
+        found.sort()  # by path: paths are unique, so the stats are never compared
+        for full, st in found:
             yield root, full, st
 
 
@@ -501,33 +491,42 @@ def agent_meta(transcript: str) -> tuple | None:
 
 def root_of(path: Path, roots: list[Path]) -> Path | None:
     """The projects root holding `path`, or None (a copied or archived transcript)."""
-    return next((r for r in roots if path.is_relative_to(r)), None)
+    found = transcript_paths.root_of(str(path), [str(r) for r in roots])
+    return next(r for r in roots if str(r) == found) if found is not None else None
 
 
 def session_files(main_file: Path) -> list[Path]:
-    """A session's main transcript plus its subagent transcripts."""
-    files = [main_file]
-    sub = main_file.with_suffix("") / "subagents"
-    if sub.is_dir():
-        files += sorted(p for p in sub.rglob("*.jsonl") if not p.is_symlink() and p.is_file())  # no FIFOs
-    return files
+    """A session's main transcript plus its subagent transcripts (sources/transcript_paths.py)."""
+    return [main_file] + [Path(p) for p in transcript_paths.session_files(str(main_file))[1:]]
 
 
 def find_current_session(roots: list[Path], cwd: Path | None = None) -> Path | None:
-    """The most recently modified main transcript, preferring the cwd's project."""
+    """The most recently modified main transcript, preferring the cwd's project
+    (when it has one, only its files are looked at: no stat of every other project's)."""
     mains = []
-    for root in roots:
-        for project in root.iterdir() if root.is_dir() else ():
-            if project.is_dir():
-                mains += [p for p in project.glob("*.jsonl") if p.is_file()]
-    if not mains:
-        return None
     if cwd is not None:
         wanted = project_dir_name(cwd)
-        local = [p for p in mains if p.parent.name == wanted]
-        if local:
-            mains = local
-    return max(mains, key=lambda p: p.stat().st_mtime)
+        mains = [m for root in roots if root.is_dir() and wanted in os.listdir(root) for m in _mains(root / wanted)]
+    if not mains:
+        mains = [m for root in roots if root.is_dir() for project in root.iterdir() for m in _mains(project)]
+    return Path(max(mains, key=lambda m: m[0])[1]) if mains else None
+
+
+def _mains(project: Path) -> list[tuple[float, str]]:
+    """(mtime, path) of the project's *.jsonl files (links followed, as Path.is_file), one stat each."""
+    out = []
+    try:
+        with os.scandir(project) as it:
+            for item in it:
+                if item.name.endswith(".jsonl"):
+                    try:
+                        if item.is_file():
+                            out.append((item.stat().st_mtime, item.path))
+                    except OSError:
+                        continue
+    except OSError:  # not a folder, or gone
+        pass
+    return out
 
 
 def project_dir_name(cwd: Path) -> str:
@@ -536,9 +535,11 @@ def project_dir_name(cwd: Path) -> str:
 
 
 def find_session_by_id(roots: list[Path], session_id: str) -> Path | None:
+    from glob import escape  # only here: the status line's sync loads this module
+
     if "/" in session_id or os.sep in session_id:  # an id names a file, never a path
         return None
     for root in roots:
-        for candidate in root.glob(f"*/{glob.escape(session_id)}.jsonl"):  # the id literally, never a pattern
+        for candidate in root.glob(f"*/{escape(session_id)}.jsonl"):  # the id literally, never a pattern
             return candidate
     return None

@@ -3,9 +3,7 @@ and atomic; unknown keys are preserved; a malformed file is never overwritten.""
 
 from __future__ import annotations
 
-import contextlib
-import copy
-from pathlib import Path
+import os
 
 from ..atomic import dump_json, locked, read_json_file, write_atomic
 from ..errors import BudgetError
@@ -174,18 +172,27 @@ def migrate(data: dict) -> dict:
     return data
 
 
+def _clone(value):
+    """A deep copy of JSON data (what copy.deepcopy did, without loading copy and weakref)."""
+    if isinstance(value, dict):
+        return {k: _clone(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clone(v) for v in value]
+    return value
+
+
 def fill_defaults(data: dict) -> dict:
     """Add sections and keys this version knows and the file lacks; keep everything else."""
     defaults = default_budget()
     for section, value in defaults.items():
         if section == "calibration":
-            data.setdefault("calibration", copy.deepcopy(value))
+            data.setdefault("calibration", _clone(value))
             continue
         if section not in data:
-            data[section] = copy.deepcopy(value)
+            data[section] = _clone(value)
         elif isinstance(value, dict) and isinstance(data[section], dict):
             for key, inner in value.items():
-                data[section].setdefault(key, copy.deepcopy(inner))
+                data[section].setdefault(key, _clone(inner))
     for name, entry in data["calibration"].items():
         if isinstance(entry, dict):
             _unknown_spread(entry)
@@ -350,16 +357,16 @@ def _validate_limits(limits: dict) -> None:
 
 # ---------------------------------------------------------------- load / update
 
-def load(path: Path) -> dict:
-    """The current state; the template when the file does not exist yet."""
-    if not path.exists():
+def load(path) -> dict:
+    """The current state; the template when the file does not exist yet (path: str or Path)."""
+    if not os.path.exists(path):
         return default_budget()
     try:
         data = read_json_file(path, "budget.json")
     except ValueError:  # past Python's 4,300-digit limit for integers
         raise BudgetError("budget.json: a number has more than 4,300 digits; left untouched") from None
     check_shape(data)
-    original = copy.deepcopy(data)
+    original = _clone(data)
     try:
         data = migrate(data)
     except (TypeError, ValueError, OverflowError):
@@ -368,17 +375,32 @@ def load(path: Path) -> dict:
     return validate(fill_defaults(data))
 
 
-@contextlib.contextmanager
-def update(path: Path):
+class update:  # noqa: N801 - used as a function: `with budget_file.update(path) as data:`
     """Read-modify-write under an exclusive lock; the write happens only if the
     block finishes without raising, and is atomic."""
-    with locked(path):
-        data = load(path)
-        yield data
-        validate(data)
-        write_atomic(path, dump_json(data))
+
+    def __init__(self, path):
+        self.path, self.lock = path, locked(path)
+
+    def __enter__(self) -> dict:
+        self.lock.__enter__()
+        try:
+            self.data = load(self.path)
+        except BaseException:
+            self.lock.__exit__(None, None, None)
+            raise
+        return self.data
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        try:
+            if exc_type is None:
+                validate(self.data)
+                write_atomic(self.path, dump_json(self.data))
+        finally:
+            self.lock.__exit__(None, None, None)
+        return False
 
 
-def save_new(path: Path, data: dict) -> None:
+def save_new(path, data: dict) -> None:
     with locked(path):
         write_atomic(path, dump_json(data))

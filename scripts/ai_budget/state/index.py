@@ -17,15 +17,17 @@ import sqlite3
 import stat
 import sys
 import time
-from pathlib import Path
 
 from .. import notices, paths
+from ..paths import Path  # pathlib when first called: a status line's sync of a session runs on strings
 from ..atomic import locked
 from ..errors import SourceUnavailable
-from ..sources import cost_state, transcripts
+from ..sources import cost_state, transcript_paths, transcripts
 from ..sources.dedup import Deduper
 from ..sources.transcripts import Entry
 from ..tokens import SYNTHETIC, Totals, Usage, model_label
+from .index_peek import SETUP, db_path_str
+from .index_peek import period_spend as period_spend_on
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, inode INTEGER, size INTEGER, mtime_ns INTEGER,
@@ -77,7 +79,6 @@ DERIVED = [
     f"CREATE TRIGGER IF NOT EXISTS slots_upd AFTER UPDATE ON entries BEGIN {_SUB}; {_ADD.format(r='NEW')}; END",
 ]
 VERSION = "6"  # 3: cost-state records (files are re-read to find them); 4: skipped lines, file prints; 5: unattributed extras, copied lines; 6: tool, skill and agent names
-SETUP = 6  # PRAGMA user_version once schema, version and derived structures are in place
 BATCH = 20_000  # entries merged per step: memory stays flat whatever the history size
 PARALLEL_BYTES = 32 << 20  # below this, starting workers costs more than it saves
 PARALLEL_MAX = 4
@@ -88,42 +89,18 @@ _COLS = ("message_id", "request_id", "ts_ms", "model", "fast", "sidechain", "inp
          "agent_ref")
 
 
-_located: dict[Path, Path] = {}  # cache folder → where its index is, decided once per process
-
-
 def db_path() -> Path:
-    """The index in the cache folder; a temporary one when that cannot be written
-    (still every answer, just a fuller read each time)."""
-    cache = paths.cache_dir()
-    if cache not in _located:
-        path = cache / "index.sqlite"
-        if not _writable(path):
-            import tempfile
-
-            user = os.getuid() if hasattr(os, "getuid") else "user"
-            fallback = Path(tempfile.gettempdir()) / f"ai-budget-{user}" / "index.sqlite"
-            notices.add(f"{cache} is not writable: using a temporary index in {fallback.parent}")
-            fallback.parent.mkdir(parents=True, exist_ok=True)
-            path = fallback
-        _located[cache] = path
-    return _located[cache]
-
-
-def _writable(path: Path) -> bool:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return False
-    return os.access(path.parent, os.W_OK | os.X_OK) and (not path.exists() or os.access(path, os.R_OK | os.W_OK))
+    """The index file (state/index_peek.py decides where)."""
+    return Path(db_path_str())
 
 
 def connect() -> sqlite3.Connection:
     """An open, set-up index. A corrupt file is set aside (one notice) and rebuilt."""
     try:
-        return _connect(db_path())
+        return _connect(db_path_str())
     except sqlite3.DatabaseError as exc:
         _set_aside(exc)
-        return _connect(db_path())
+        return _connect(db_path_str())
 
 
 def _set_aside(exc: sqlite3.DatabaseError) -> None:
@@ -223,15 +200,15 @@ def _pending(con, found, only=None):
     params = [str(p) for p in only or ()]
     if only is not None:
         sql += f" WHERE path IN ({','.join('?' * len(params))})"
-    known = {row[0]: row[1:] for row in con.execute(sql, params)}
+    known = {row[0]: row for row in con.execute(sql, params)}
     for root, key, st in found:
         old = known.get(key)
-        if old and (old[0], old[1], old[2]) == (st.st_ino, st.st_size, st.st_mtime_ns):
+        if old and old[1] == st.st_ino and old[2] == st.st_size and old[3] == st.st_mtime_ns:
             continue
-        replaced = old is not None and (old[0] != st.st_ino or st.st_size < old[3]
-                                        or file_print(key, old[3]) != old[4])
-        start = 0 if old is None or replaced else old[3]
-        project, session = transcripts.session_of(Path(key), root)
+        replaced = old is not None and (old[1] != st.st_ino or st.st_size < old[4]
+                                        or file_print(key, old[4]) != old[5])
+        start = 0 if old is None or replaced else old[4]
+        project, session = transcript_paths.session_of(key, str(root))
         yield key, project, session, start, st, replaced
 
 
@@ -249,10 +226,10 @@ def _read(job):
     key, project, session, start = job
     states: list = []
     links = [meta] if (meta := transcripts.agent_meta(key)) else []
-    reader = transcripts.UsageLines(Path(key), start, states)
+    reader = transcripts.UsageLines(key, start, states)
     dedup = Deduper()
     try:
-        dedup.extend(transcripts.read_entries(Path(key), project, session, reader, links))
+        dedup.extend(transcripts.read_entries(key, project, session, reader, links))
     except OSError as exc:  # unreadable now (permissions, vanished): not recorded, so tried again next run
         return None, exc.strerror or type(exc).__name__, None, 0, None
     # Plain tuples: they cross the process boundary far cheaper than objects.
@@ -276,9 +253,11 @@ def _results(jobs, pending: int, prices):
         yield from pool.imap(_read, todo, chunksize=4)
 
 
-def sync(prices, roots: list[Path] | None = None, only: list[Path] | None = None, progress=None) -> dict:
+def sync(prices, roots: list[Path] | None = None, only: list[Path] | None = None, progress=None,
+         wait: bool | float = True) -> dict:
     """Bring the index up to date (or just the files in `only`); returns counts.
-    Safe with concurrent runs. `progress(done_bytes, total_bytes)` is called as files are read."""
+    Safe with concurrent runs. `progress(done_bytes, total_bytes)` is called as files are read.
+    wait: seconds at most for another run's sync to finish, then BlockingIOError (the status line)."""
     roots = paths.projects_roots() if roots is None else roots
     # Parsed lines hold no reference cycles; the cyclic collector would only
     # re-walk the growing heap of kept entries, over and over.
@@ -286,18 +265,18 @@ def sync(prices, roots: list[Path] | None = None, only: list[Path] | None = None
     gc.disable()
     try:
         try:
-            return _sync(prices, roots, only, progress)
+            return _sync(prices, roots, only, progress, wait)
         except sqlite3.DatabaseError as exc:  # damage found past the first statements
             _set_aside(exc)
-            return _sync(prices, roots, only, progress)
+            return _sync(prices, roots, only, progress, wait)
     finally:
         if collecting:
             gc.enable()
 
 
-def _sync(prices, roots, only, progress) -> dict:
+def _sync(prices, roots, only, progress, wait=True) -> dict:
     found = transcripts.iter_transcripts(roots) if only is None else _stat_only(roots, only)
-    with locked(db_path()):
+    with locked(db_path_str(), wait=wait):
         con = connect()
         try:
             with con:
@@ -662,3 +641,12 @@ def session_totals(project: str, session: str) -> tuple[Totals, float]:
                          "total(web_search), total(web_fetch), count(*), total(cost) FROM entries "
                          "WHERE project = ? AND session = ?", (project, session))[0]
     return Totals(*map(int, sums)), cost
+
+
+def period_spend(starts_ms: dict[str, int]) -> dict[str, dict]:
+    """{period: {cost_usd, tokens, unpriced}} since each start (state/index_peek.py's one query)."""
+    con = connect()
+    try:
+        return period_spend_on(starts_ms, con)
+    finally:
+        con.close()

@@ -10,6 +10,7 @@ so no reading is measured from twice."""
 from __future__ import annotations
 
 import json
+import os
 import re
 
 from .. import paths
@@ -22,14 +23,15 @@ TERMINAL_KEEP_MS = 24 * 3600 * 1000  # a terminal check older than this by a new
 _ORIGIN_KEYS = ("terminal", "claimed_by", "checks", "last_check_at")
 
 
-def _path(session_id: str):
+def _path(session_id: str) -> str:
     safe = re.sub(r"[^A-Za-z0-9_.-]", "_", session_id or "unknown")
-    return paths.cache_dir() / "sessions" / f"{safe}.json"
+    return os.path.join(paths.cache_dir_str(), "sessions", f"{safe}.json")  # str: the hooks run without pathlib
 
 
 def read(session_id: str) -> dict | None:
     try:
-        data = json.loads(_path(session_id).read_text())
+        with open(_path(session_id), encoding="utf-8") as handle:
+            data = json.loads(handle.read())
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
