@@ -493,3 +493,14 @@ def test_bad_ports_are_one_line(env, capsys):
     finally:
         busy.close()
     assert code == 2 and "cannot listen on 127.0.0.1" in err and "--port 0" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("what, flag", [("copilot", "--used"), ("copilot", "--limit"), ("gemini", "--used")])
+def test_a_count_budget_json_refuses_never_reaches_the_ledger(env, clock, capsys, what, flag):
+    """1e16 passed set's parsing, was appended to the ledger, then refused by budget.json's
+    check: the ledger kept a line it calls malformed, and every later `set` failed on it."""
+    code, _, err = run(capsys, "set", what, flag, "1e16")
+    assert code == 2 and f"{what}.{flag[2:]}" in err and err.count("\n") == 1
+    assert not (env.budget / "ledgers" / f"{what}.jsonl").exists()
+    code, _, err = run(capsys, "set", what, flag, "12")
+    assert code == 0, err

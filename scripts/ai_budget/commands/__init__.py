@@ -84,6 +84,7 @@ def apply_balance(what: str, fields: dict, now) -> Result:
         with budget_file.update(paths.budget_file()) as budget:
             text = balances.HANDLERS[what](fields, now, budget, warnings)
             section = dict(budget[what])
+            budget_file.validate(budget)  # before the ledger: a value budget.json refuses must not land in it
             files = [] if what == "alerts" else [ledgers.append(home, what, balances.ledger_entry(what, section, now))]
         data = {what: section}
         if files:
