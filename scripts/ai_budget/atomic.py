@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -22,7 +23,11 @@ def _lock_file(path: Path) -> Path:
     resolved target so a symlink and its target share one lock."""
     from . import paths
 
-    name = hashlib.sha256(str(path.resolve()).encode("utf-8", "surrogateescape")).hexdigest()[:32] + ".lock"
+    try:
+        target = path.resolve()
+    except (OSError, RuntimeError):  # a symlink loop (RuntimeError before 3.13): the read after names it
+        target = path.absolute()
+    name = hashlib.sha256(str(target).encode("utf-8", "surrogateescape")).hexdigest()[:32] + ".lock"
     for folder in (paths.cache_dir() / "locks", Path(tempfile.gettempdir()) / f"ai-budget-locks-{getattr(os, 'getuid', lambda: 'user')()}"):
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -101,13 +106,33 @@ def dump_json(data) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
+def read_text(path: Path, label: str | None = None, encoding: str = "utf-8") -> str:
+    """A user file's text. A FIFO, device or folder in its place is refused unopened for
+    reading (a FIFO's read blocks for ever: a hung hook or status line), and an unreadable
+    or non-UTF-8 file is one BudgetError. FileNotFoundError passes: callers know what absent means."""
+    name = label or str(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise
+    except OSError as exc:  # a symlink loop, no permission
+        raise BudgetError(f"{name}: cannot be read ({exc.strerror or type(exc).__name__}); left untouched") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise BudgetError(f"{name}: not a regular file; left untouched")
+    with open(fd, encoding=encoding) as handle:
+        try:
+            return handle.read()
+        except UnicodeDecodeError:
+            raise BudgetError(f"{name}: not UTF-8 text; left untouched") from None
+        except OSError as exc:
+            raise BudgetError(f"{name}: cannot be read ({exc.strerror or type(exc).__name__}); left untouched") from None
+
+
 def read_json_file(path: Path, label: str | None = None):
     """Load JSON or raise BudgetError naming the file and position. Never rewrites."""
     name = label or str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise BudgetError(f"{name}: not UTF-8 text; left untouched") from None
+    text = read_text(path, name)
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
