@@ -112,7 +112,7 @@ def test_history_per_day_with_its_bounds(env, clock, server):
     assert sum(1 for d in data["days"] if d["tokens"] == 0) >= 4  # the idle days are there, as zeros
     assert len(call(server, "GET", "/api/history")[2]["days"]) == 30
     assert len(call(server, "GET", "/api/history?days=1")[2]["days"]) == 1
-    for bad in ("0", "367", "abc", "", "1.5", "-3", "7&days=8", "%EF%BC%93"):
+    for bad in ("0", "367", "abc", "", "1.5", "-3", "7&days=8", "%EF%BC%93", "9" * 5000, "0" * 40 + "7"):
         status, _, data = call(server, "GET", f"/api/history?days={bad}")
         assert status == 400 and not data["ok"] and data["error"].startswith("days: must be a whole number from 1 to 366")
         assert "\n" not in data["error"]

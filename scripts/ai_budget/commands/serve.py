@@ -164,7 +164,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def _days(query: dict) -> int:
         values = query.get("days", ["30"])
         raw = values[-1]
-        if len(values) != 1 or not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= core.MAX_HISTORY_DAYS:
+        if len(values) != 1 or not (raw.isascii() and raw.isdigit() and len(raw) <= 6) or not 1 <= int(raw) <= core.MAX_HISTORY_DAYS:
             raise BudgetError(f"days: must be a whole number from 1 to {core.MAX_HISTORY_DAYS}, got {raw[:20]!r}")
         return int(raw)
 
