@@ -172,6 +172,20 @@ def test_a_foreign_host_header_is_refused(env, clock, server, host):
     assert not (env.budget / "ledgers").exists()
 
 
+def test_two_host_headers_are_refused_whichever_comes_first(env, clock, server):
+    """The first Host was checked, a second ignored: a proxy that obeys the last one could pass a foreign name."""
+    for hosts in ((f"127.0.0.1:{server.port}", "evil.example"), ("evil.example", f"127.0.0.1:{server.port}"),
+                  (f"127.0.0.1:{server.port}",) * 2):
+        con = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        con.putrequest("GET", "/api/status", skip_host=True)
+        for host in hosts:
+            con.putheader("Host", host)
+        con.endheaders()
+        resp = con.getresponse()
+        assert resp.status == 403 and b"the Host header" in resp.read()
+        con.close()
+
+
 def test_both_loopback_names_are_served(env, clock, server):
     assert call(server, "GET", "/api/status", host=f"localhost:{server.port}")[0] == 200
     assert call(server, "POST", "/api/balances", {"what": "api", "balance": "10"}, host=f"localhost:{server.port}",

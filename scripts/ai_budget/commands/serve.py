@@ -113,7 +113,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self._json(status, {"ok": False, "error": " ".join(message.split())[:300]})
 
     def _guard_host(self) -> None:
-        if self.headers.get("Host", "") not in self.server.hosts:
+        hosts = self.headers.get_all("Host") or []
+        if len(hosts) != 1 or hosts[0] not in self.server.hosts:  # a second Host could be the one a proxy obeys
             raise Refused(403, "refused: the Host header must be 127.0.0.1:<port> or localhost:<port>")
 
     def _run(self, fn) -> None:
