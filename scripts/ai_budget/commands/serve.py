@@ -74,7 +74,10 @@ class Dashboard(http.server.ThreadingHTTPServer):
         self.url = f"http://127.0.0.1:{self.port}/"
 
     def handle_error(self, request, client_address):
-        """One line, no traceback (socketserver's default prints one for a dropped connection)."""
+        """One line, no traceback (socketserver's default prints one for a dropped connection).
+        A client that hung up (a closed tab, unread bytes reset) is no failure: nothing."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
         sys.stderr.write(f"budget serve: a connection failed ({type(sys.exc_info()[1]).__name__})\n")
 
     def page(self) -> bytes:
