@@ -10,6 +10,7 @@ import hashlib
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -485,6 +486,54 @@ def test_serve_prints_its_url_and_stops_cleanly(env, stop):
     finally:
         proc.kill()
     assert proc.returncode == 0 and err == "" and out.strip() == "Dashboard stopped."
+
+
+def test_ctrl_c_is_not_held_by_an_idle_connection(env):
+    proc, first = start(env, "--port", "0")
+    try:
+        port = int(first.split("http://127.0.0.1:")[1].split("/")[0])
+        with socket.create_connection(("127.0.0.1", port), timeout=10), \
+                socket.create_connection(("127.0.0.1", port), timeout=10) as half:
+            half.sendall(f"GET /api/status HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n".encode())  # never finished
+            con = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            con.request("GET", "/app.js", headers={"Host": f"127.0.0.1:{port}"})
+            assert con.getresponse().status == 200  # the idle two block no one
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=5)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0 and out.strip() == "Dashboard stopped." and err == ""
+
+
+def test_ctrl_c_during_a_post_lets_its_commit_finish(env, tmp_path, monkeypatch):
+    """The handlers are daemon threads: Ctrl-C while a POST was between its ledger write and
+    its commit ended the process there (a ledger line never committed, or left staged)."""
+    real_git, marker = shutil.which("git"), tmp_path / "committing"
+    fake = tmp_path / "bin" / "git"
+    fake.parent.mkdir()
+    fake.write_text(f'#!/bin/sh\ncase " $* " in *" commit "*) touch {marker}; sleep 0.5;; esac\nexec {real_git} "$@"\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
+    proc, first = start(env, "--port", "0")
+    try:
+        port = int(first.split("http://127.0.0.1:")[1].split("/")[0])
+        con = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        page = con.request("GET", "/") or con.getresponse().read().decode()
+        token = page.split('name="budget-token" content="')[1].split('"')[0]
+        con.request("POST", "/api/balances", body=json.dumps({"what": "api", "balance": "12"}),
+                    headers={"Content-Type": "application/json", serve.TOKEN_HEADER: token})
+        for _ in range(200):
+            if marker.exists():
+                break
+            threading.Event().wait(0.01)
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+    git = ["git", "-C", str(env.budget)]
+    assert subprocess.run(git + ["log", "-1", "--format=%s"], capture_output=True, text=True).stdout.strip() == \
+        "balance: API credits: $12.00 balance"
+    assert subprocess.run(git + ["status", "--porcelain"], capture_output=True, text=True).stdout == ""
 
 
 def test_serve_listens_on_loopback_only(env, clock, server):

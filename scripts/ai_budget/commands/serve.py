@@ -261,6 +261,7 @@ def run(args, now) -> Result:
         pass
     finally:
         server.server_close()
+        server.compute.acquire()  # a POST under way finishes its writes; none starts after (never released)
     return Result(data={}, text="Dashboard stopped.")
 
 
