@@ -271,3 +271,15 @@ def test_a_budget_json_that_is_no_file_never_hangs_the_status_line(env, kind):
     _not_a_file(env.budget / "tasks" / "backlog.md", kind)
     proc, _ = run_cli("backlog", timeout=10)
     assert proc.returncode == 2 and "backlog.md: not a regular file" in proc.stderr
+
+
+@pytest.mark.parametrize("closed", [1, 2])
+def test_a_closed_stdout_or_stderr_keeps_the_exit_code(env, closed):
+    """`>&-` made sys.stdout (or stderr) None: every command exited 1 with an AttributeError."""
+    def close():
+        os.close(closed)
+
+    for argv, code in ((["status", "--no-fetch", "--exit-code"], 0), (["set", "api", "--balance", "abc"], 2),
+                       (["set", "api", "--balance", "12"], 0)):
+        proc, _ = run_cli(*argv, preexec_fn=close, **({"stdout": None} if closed == 1 else {}))
+        assert proc.returncode == code, (argv, proc.stderr)
