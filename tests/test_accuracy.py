@@ -220,6 +220,24 @@ def test_report_accuracy_on_hostile_records_and_no_records(env, capsys):
     assert code == 2 and "--save: not with report accuracy" in err
 
 
+def _records(env, recs):
+    (env.budget / "sessions").mkdir()
+    body = "".join(f"## Session: d\n\ntext\n\n{session_log.MARKER}{json.dumps(r)} -->\n" for r in recs)
+    (env.budget / "sessions" / "2026-01-01.md").write_text(body)
+
+
+def test_a_hand_edited_record_id_never_crashes(env, capsys):
+    """A list as a record's session id made report accuracy, calibrate --rebuild and optimize
+    an 'internal error' (the record's key was unhashable)."""
+    _records(env, [{"session_id": ["x"], "started_at": {"a": 1}, "ended_at": "1",
+                    "calibration_tasks": [{"type": "flashcard", "units": 1, "pct": 2.0, "output_tokens": 10}], "estimates": []}])
+    code, data, err = run_json(capsys, "report", "accuracy")
+    assert code == 0 and list(data["types"]) == ["flashcard"] and data["measured_tasks"] == 1, err
+    for argv in (["calibrate", "--rebuild"], ["optimize"]):
+        code, _, err = run(capsys, *argv)
+        assert code == 0 and "internal error" not in err, argv
+
+
 def test_backlog_and_brief_show_the_range(day, capsys, clock):
     for units, pct in ((20, 51.0), (10, 29.0)):
         run(capsys, "calibrate", "flashcard", str(units), str(pct), str(units * 600))

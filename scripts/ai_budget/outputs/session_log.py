@@ -30,7 +30,8 @@ def fold(text: str) -> str:
 
 
 def key(rec: dict) -> tuple:
-    return rec.get("session_id"), rec.get("started_at")
+    """A record's identity; a hand-edited one may hold any JSON there (a list is unhashable)."""
+    return tuple(v if v is None or isinstance(v, str) else repr(v) for v in (rec.get("session_id"), rec.get("started_at")))
 
 
 def _pct(v):
