@@ -238,6 +238,19 @@ def test_a_hand_edited_record_id_never_crashes(env, capsys):
         assert code == 0 and "internal error" not in err, argv
 
 
+def test_a_hand_edited_type_name_never_reaches_the_terminal(env, capsys):
+    """A type name with an escape sequence was printed raw by report accuracy, and a
+    100,000-character one made its table that wide; only task type names count."""
+    _records(env, [{"session_id": "b", "started_at": "y", "ended_at": "2",
+                    "calibration_tasks": [{"type": "\x1b[31mred", "units": 1, "pct": 2.0}, {"type": "t" * 100_000, "units": 1, "pct": 1},
+                                          {"type": "flashcard", "units": 1, "pct": 2.0}],
+                    "estimates": [{"type": "\x1b[31mred", "pct": 1.5, "basis": "default", "samples": 0}]}])
+    code, text, err = run(capsys, "report", "accuracy")
+    assert code == 0 and "flashcard" in text and "\x1b" not in text and "t" * 65 not in text, err
+    code, _, err = run(capsys, "calibrate", "--add-type", "a" * 65)
+    assert code == 2 and "at most 64" in err
+
+
 def test_backlog_and_brief_show_the_range(day, capsys, clock):
     for units, pct in ((20, 51.0), (10, 29.0)):
         run(capsys, "calibrate", "flashcard", str(units), str(pct), str(units * 600))
