@@ -258,3 +258,16 @@ def test_backlog_and_brief_show_the_range(day, capsys, clock):
     assert code == 0 and "[H] Cards SMA101 (flashcard ×15) → ~40% (37–42%) of 5h (calibrated: 2.63 %/card ± 0.17, 3 samples)" in text
     status(day, 10.0, clock["now"])
     assert "(37–42%) of 5h (calibrated: 2.63 %/card ± 0.17, 3 samples)" in run(capsys, "check", "--no-fetch", "--markdown")[1]
+
+
+def test_a_fifo_among_the_session_logs_hangs_no_reader(env):
+    """sessions/*.md were read with read_text: a FIFO there hung report accuracy, optimize and calibrate --rebuild."""
+    import os
+
+    from conftest import run_cli
+
+    (env.budget / "sessions").mkdir()
+    os.mkfifo(env.budget / "sessions" / "2026-01-01.md")
+    for argv in (["report", "accuracy"], ["optimize"], ["calibrate", "--rebuild"]):
+        proc, _ = run_cli(*argv, timeout=10)
+        assert proc.returncode == 0 and "2026-01-01.md: not a regular file" in proc.stderr, (argv, proc.stderr)

@@ -106,7 +106,7 @@ def dump_json(data) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
-def read_text(path: Path, label: str | None = None, encoding: str = "utf-8") -> str:
+def read_text(path: Path, label: str | None = None, encoding: str = "utf-8", errors: str = "strict") -> str:
     """A user file's text. A FIFO, device or folder in its place is refused unopened for
     reading (a FIFO's read blocks for ever: a hung hook or status line), and an unreadable
     or non-UTF-8 file is one BudgetError. FileNotFoundError passes: callers know what absent means."""
@@ -120,7 +120,7 @@ def read_text(path: Path, label: str | None = None, encoding: str = "utf-8") -> 
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
         raise BudgetError(f"{name}: not a regular file; left untouched")
-    with open(fd, encoding=encoding) as handle:
+    with open(fd, encoding=encoding, errors=errors) as handle:
         try:
             return handle.read()
         except UnicodeDecodeError:
