@@ -567,3 +567,22 @@ def test_a_count_budget_json_refuses_never_reaches_the_ledger(env, clock, capsys
     assert not (env.budget / "ledgers" / f"{what}.jsonl").exists()
     code, _, err = run(capsys, "set", what, flag, "12")
     assert code == 0, err
+
+
+def test_a_balance_a_concurrent_commit_took_along_warns_nothing(env, clock, capsys, monkeypatch):
+    """Two `set`s at once: the first to commit takes the other's ledger line along (both appended,
+    then commits in turn); the second found 'nothing to commit' and warned so, though its line is committed."""
+    from ai_budget.outputs import gitrepo
+
+    run(capsys, "set", "api", "--balance", "100")
+    real = gitrepo.commit
+
+    def after_a_concurrent_one(repo, files, message):
+        real(repo, files, "balance: the other set")
+        return real(repo, files, message)
+
+    monkeypatch.setattr(gitrepo, "commit", after_a_concurrent_one)
+    code, out, err = run(capsys, "set", "api", "--balance", "90")
+    assert code == 0 and err == "" and out.strip() == "API credits: $90.00 balance"
+    shown = subprocess.run(["git", "-C", str(env.budget), "show", "HEAD:ledgers/api.jsonl"], capture_output=True, text=True).stdout
+    assert '"balance_usd": 90' in shown

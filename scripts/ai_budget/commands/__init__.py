@@ -92,7 +92,8 @@ def apply_balance(what: str, fields: dict, now) -> Result:
     if files:
         git = gitrepo.commit(home, files, f"balance: {text}")
         data["commit"] = git
-        warnings += [] if git["committed"] else git["notes"]
+        # "nothing to commit": a concurrent set committed our line with its own (commits are locked, writes first).
+        warnings += [] if git["committed"] else [n for n in git["notes"] if n != "nothing to commit"]
     return Result(data=data, text=text, warnings=warnings)
 
 
