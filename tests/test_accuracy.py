@@ -220,6 +220,37 @@ def test_report_accuracy_on_hostile_records_and_no_records(env, capsys):
     assert code == 2 and "--save: not with report accuracy" in err
 
 
+def _records(env, recs):
+    (env.budget / "sessions").mkdir()
+    body = "".join(f"## Session: d\n\ntext\n\n{session_log.MARKER}{json.dumps(r)} -->\n" for r in recs)
+    (env.budget / "sessions" / "2026-01-01.md").write_text(body)
+
+
+def test_a_hand_edited_record_id_never_crashes(env, capsys):
+    """A list as a record's session id made report accuracy, calibrate --rebuild and optimize
+    an 'internal error' (the record's key was unhashable)."""
+    _records(env, [{"session_id": ["x"], "started_at": {"a": 1}, "ended_at": "1",
+                    "calibration_tasks": [{"type": "flashcard", "units": 1, "pct": 2.0, "output_tokens": 10}], "estimates": []}])
+    code, data, err = run_json(capsys, "report", "accuracy")
+    assert code == 0 and list(data["types"]) == ["flashcard"] and data["measured_tasks"] == 1, err
+    for argv in (["calibrate", "--rebuild"], ["optimize"]):
+        code, _, err = run(capsys, *argv)
+        assert code == 0 and "internal error" not in err, argv
+
+
+def test_a_hand_edited_type_name_never_reaches_the_terminal(env, capsys):
+    """A type name with an escape sequence was printed raw by report accuracy, and a
+    100,000-character one made its table that wide; only task type names count."""
+    _records(env, [{"session_id": "b", "started_at": "y", "ended_at": "2",
+                    "calibration_tasks": [{"type": "\x1b[31mred", "units": 1, "pct": 2.0}, {"type": "t" * 100_000, "units": 1, "pct": 1},
+                                          {"type": "flashcard", "units": 1, "pct": 2.0}],
+                    "estimates": [{"type": "\x1b[31mred", "pct": 1.5, "basis": "default", "samples": 0}]}])
+    code, text, err = run(capsys, "report", "accuracy")
+    assert code == 0 and "flashcard" in text and "\x1b" not in text and "t" * 65 not in text, err
+    code, _, err = run(capsys, "calibrate", "--add-type", "a" * 65)
+    assert code == 2 and "at most 64" in err
+
+
 def test_backlog_and_brief_show_the_range(day, capsys, clock):
     for units, pct in ((20, 51.0), (10, 29.0)):
         run(capsys, "calibrate", "flashcard", str(units), str(pct), str(units * 600))
@@ -227,3 +258,16 @@ def test_backlog_and_brief_show_the_range(day, capsys, clock):
     assert code == 0 and "[H] Cards SMA101 (flashcard ×15) → ~40% (37–42%) of 5h (calibrated: 2.63 %/card ± 0.17, 3 samples)" in text
     status(day, 10.0, clock["now"])
     assert "(37–42%) of 5h (calibrated: 2.63 %/card ± 0.17, 3 samples)" in run(capsys, "check", "--no-fetch", "--markdown")[1]
+
+
+def test_a_fifo_among_the_session_logs_hangs_no_reader(env):
+    """sessions/*.md were read with read_text: a FIFO there hung report accuracy, optimize and calibrate --rebuild."""
+    import os
+
+    from conftest import run_cli
+
+    (env.budget / "sessions").mkdir()
+    os.mkfifo(env.budget / "sessions" / "2026-01-01.md")
+    for argv in (["report", "accuracy"], ["optimize"], ["calibrate", "--rebuild"]):
+        proc, _ = run_cli(*argv, timeout=10)
+        assert proc.returncode == 0 and "2026-01-01.md: not a regular file" in proc.stderr, (argv, proc.stderr)

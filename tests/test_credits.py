@@ -43,3 +43,12 @@ def test_no_spend_is_no_runway_date():
 def test_the_burn_looks_back_30_days_of_entries():
     s = credits.summary([entry(0, 1000), entry(40, 600), entry(70, 300)], T0 + timedelta(days=70), DEC)
     assert s["burn_days"] == 30.0 and s["burn_usd_per_day"] == 10.0  # only the last 30 days' decline
+
+
+def test_a_ledger_dated_far_ahead_has_no_runway_date():
+    """Entries in year 9998 gave a runway date past year 9999: an OverflowError, and `check`,
+    the SessionStart brief and the dashboard failed with an internal error."""
+    far = datetime(9998, 1, 1, tzinfo=timezone.utc)
+    entries = [{"at": far.isoformat(), "balance_usd": 2000}, {"at": (far + timedelta(days=60)).isoformat(), "balance_usd": 1940}]
+    s = credits.summary(entries, T0, DEC)
+    assert (s["burn_usd_per_day"], s["runway_days"], s["runs_out_at"]) == (1.0, 1940.0, None)

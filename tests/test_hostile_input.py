@@ -3,6 +3,7 @@ budget.json, the backlog, history files and the command line get one clear line
 and a documented exit code, and never a wrong number, a traceback or a secret."""
 
 import json
+import os
 from datetime import timedelta
 
 import pytest
@@ -231,3 +232,54 @@ def test_a_model_name_from_the_api_is_a_short_printable_string(env, api, capsys)
     names = [s["model"] for s in _budget(env)["claude"]["scoped_weekly"]]
     assert names[0] == "scoped" and names[1].startswith("Opus[2J") and len(names[1]) <= 60
     assert all(c.isprintable() for n in names for c in n)
+
+
+def _not_a_file(path, kind):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "folder":
+        path.mkdir()
+    else:  # a symlink loop
+        os.symlink(path.parent / "loop", path)
+        os.symlink(path, path.parent / "loop")
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder", "loop"])
+def test_a_ledger_that_is_no_file_is_named_never_opened_for_ever(env, kind):
+    """A FIFO ledger hung check, set and the SessionStart hook for ever (the dashboard too,
+    holding its lock); a folder or a symlink loop was an 'internal error'."""
+    path = env.budget / "ledgers" / "api.jsonl"
+    _not_a_file(path, kind)
+    proc, _ = run_cli("check", "--no-fetch", "--json", timeout=10)
+    assert "ledgers/api.jsonl: " in json.loads(proc.stdout)["api_credits"]["problem"] and "Traceback" not in proc.stderr
+    proc, _ = run_cli("set", "api", "--balance", "5", timeout=10)
+    assert proc.returncode == 2 and "ledgers/api.jsonl: " in proc.stderr and proc.stderr.count("\n") == 1
+    proc, _ = run_cli("hook", "session-start", input='{"session_id": "s1"}', timeout=10)
+    assert proc.returncode == 0 and "additionalContext" in proc.stdout
+    assert os.path.lexists(path) and not path.is_file()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder"])
+def test_a_budget_json_that_is_no_file_never_hangs_the_status_line(env, kind):
+    _not_a_file(env.budget / "budget.json", kind)
+    proc, took = run_cli("statusline", input="{}", timeout=10)
+    assert proc.returncode == 0 and took < 5
+    proc, _ = run_cli("status", timeout=10)
+    assert proc.returncode == 2 and "budget.json: not a regular file" in proc.stderr and proc.stderr.count("\n") == 1
+    (env.budget / "budget.json").unlink() if kind == "fifo" else (env.budget / "budget.json").rmdir()
+    _not_a_file(env.budget / "tasks" / "backlog.md", kind)
+    proc, _ = run_cli("backlog", timeout=10)
+    assert proc.returncode == 2 and "backlog.md: not a regular file" in proc.stderr
+
+
+@pytest.mark.parametrize("closed", [1, 2])
+def test_a_closed_stdout_or_stderr_keeps_the_exit_code(env, closed):
+    """`>&-` made sys.stdout (or stderr) None: every command exited 1 with an AttributeError."""
+    def close():
+        os.close(closed)
+
+    for argv, code in ((["status", "--no-fetch", "--exit-code"], 0), (["set", "api", "--balance", "abc"], 2),
+                       (["set", "api", "--balance", "12"], 0)):
+        proc, _ = run_cli(*argv, preexec_fn=close, **({"stdout": None} if closed == 1 else {}))
+        assert proc.returncode == code, (argv, proc.stderr)

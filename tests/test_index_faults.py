@@ -72,6 +72,25 @@ def test_a_damaged_index_is_set_aside_and_rebuilt(env, capsys):
     assert code == 0 and "warnings" not in data  # rebuilt once, then quiet
 
 
+def test_two_damaged_indexes_in_one_second_are_both_set_aside(env, capsys, monkeypatch):
+    """The name was index.sqlite.corrupt-<second>: a folder set aside, then a damaged file in
+    the same second was renamed onto it (IsADirectoryError: an 'internal error')."""
+    from ai_budget.state import index
+
+    monkeypatch.setattr(index.time, "time", lambda: 1_800_000_000.5)
+    write_session(env.projects, [GOOD])
+    env.cache.mkdir(parents=True)
+    (env.cache / "index.sqlite").mkdir()
+    assert run_json(capsys, "report", "daily")[1]["totals"]["outputTokens"] == 7
+    (env.cache / "index.sqlite").unlink()
+    (env.cache / "index.sqlite-wal").unlink(missing_ok=True)
+    (env.cache / "index.sqlite").write_bytes(b"this is not a database" * 100)
+    code, data, err = run_json(capsys, "report", "daily")
+    assert code == 0 and data["totals"]["outputTokens"] == 7 and "Traceback" not in err
+    assert sorted(p.name for p in env.cache.glob("index.sqlite.corrupt-*")) == \
+        ["index.sqlite.corrupt-1800000000", "index.sqlite.corrupt-1800000000-1"]
+
+
 def test_an_unwritable_cache_still_answers(env, capsys, monkeypatch, tmp_path):
     import tempfile
 

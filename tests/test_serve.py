@@ -10,6 +10,7 @@ import hashlib
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -112,7 +113,7 @@ def test_history_per_day_with_its_bounds(env, clock, server):
     assert sum(1 for d in data["days"] if d["tokens"] == 0) >= 4  # the idle days are there, as zeros
     assert len(call(server, "GET", "/api/history")[2]["days"]) == 30
     assert len(call(server, "GET", "/api/history?days=1")[2]["days"]) == 1
-    for bad in ("0", "367", "abc", "", "1.5", "-3", "7&days=8", "%EF%BC%93"):
+    for bad in ("0", "367", "abc", "", "1.5", "-3", "7&days=8", "%EF%BC%93", "9" * 5000, "0" * 40 + "7"):
         status, _, data = call(server, "GET", f"/api/history?days={bad}")
         assert status == 400 and not data["ok"] and data["error"].startswith("days: must be a whole number from 1 to 366")
         assert "\n" not in data["error"]
@@ -170,6 +171,20 @@ def test_a_foreign_host_header_is_refused(env, clock, server, host):
         status, _, data = call(server, method, path, body, host=host)
         assert status == 403 and data["error"].startswith("refused: the Host header"), (method, path)
     assert not (env.budget / "ledgers").exists()
+
+
+def test_two_host_headers_are_refused_whichever_comes_first(env, clock, server):
+    """The first Host was checked, a second ignored: a proxy that obeys the last one could pass a foreign name."""
+    for hosts in ((f"127.0.0.1:{server.port}", "evil.example"), ("evil.example", f"127.0.0.1:{server.port}"),
+                  (f"127.0.0.1:{server.port}",) * 2):
+        con = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        con.putrequest("GET", "/api/status", skip_host=True)
+        for host in hosts:
+            con.putheader("Host", host)
+        con.endheaders()
+        resp = con.getresponse()
+        assert resp.status == 403 and b"the Host header" in resp.read()
+        con.close()
 
 
 def test_both_loopback_names_are_served(env, clock, server):
@@ -473,6 +488,54 @@ def test_serve_prints_its_url_and_stops_cleanly(env, stop):
     assert proc.returncode == 0 and err == "" and out.strip() == "Dashboard stopped."
 
 
+def test_ctrl_c_is_not_held_by_an_idle_connection(env):
+    proc, first = start(env, "--port", "0")
+    try:
+        port = int(first.split("http://127.0.0.1:")[1].split("/")[0])
+        with socket.create_connection(("127.0.0.1", port), timeout=10), \
+                socket.create_connection(("127.0.0.1", port), timeout=10) as half:
+            half.sendall(f"GET /api/status HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n".encode())  # never finished
+            con = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            con.request("GET", "/app.js", headers={"Host": f"127.0.0.1:{port}"})
+            assert con.getresponse().status == 200  # the idle two block no one
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=5)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0 and out.strip() == "Dashboard stopped." and err == ""
+
+
+def test_ctrl_c_during_a_post_lets_its_commit_finish(env, tmp_path, monkeypatch):
+    """The handlers are daemon threads: Ctrl-C while a POST was between its ledger write and
+    its commit ended the process there (a ledger line never committed, or left staged)."""
+    real_git, marker = shutil.which("git"), tmp_path / "committing"
+    fake = tmp_path / "bin" / "git"
+    fake.parent.mkdir()
+    fake.write_text(f'#!/bin/sh\ncase " $* " in *" commit "*) touch {marker}; sleep 0.5;; esac\nexec {real_git} "$@"\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
+    proc, first = start(env, "--port", "0")
+    try:
+        port = int(first.split("http://127.0.0.1:")[1].split("/")[0])
+        con = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        page = con.request("GET", "/") or con.getresponse().read().decode()
+        token = page.split('name="budget-token" content="')[1].split('"')[0]
+        con.request("POST", "/api/balances", body=json.dumps({"what": "api", "balance": "12"}),
+                    headers={"Content-Type": "application/json", serve.TOKEN_HEADER: token})
+        for _ in range(200):
+            if marker.exists():
+                break
+            threading.Event().wait(0.01)
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+    git = ["git", "-C", str(env.budget)]
+    assert subprocess.run(git + ["log", "-1", "--format=%s"], capture_output=True, text=True).stdout.strip() == \
+        "balance: API credits: $12.00 balance"
+    assert subprocess.run(git + ["status", "--porcelain"], capture_output=True, text=True).stdout == ""
+
+
 def test_serve_listens_on_loopback_only(env, clock, server):
     assert server.server_address[0] == "127.0.0.1"
     addresses = {a[4][0] for a in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)} - {"127.0.0.1", "127.0.1.1"}
@@ -493,3 +556,33 @@ def test_bad_ports_are_one_line(env, capsys):
     finally:
         busy.close()
     assert code == 2 and "cannot listen on 127.0.0.1" in err and "--port 0" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("what, flag", [("copilot", "--used"), ("copilot", "--limit"), ("gemini", "--used")])
+def test_a_count_budget_json_refuses_never_reaches_the_ledger(env, clock, capsys, what, flag):
+    """1e16 passed set's parsing, was appended to the ledger, then refused by budget.json's
+    check: the ledger kept a line it calls malformed, and every later `set` failed on it."""
+    code, _, err = run(capsys, "set", what, flag, "1e16")
+    assert code == 2 and f"{what}.{flag[2:]}" in err and err.count("\n") == 1
+    assert not (env.budget / "ledgers" / f"{what}.jsonl").exists()
+    code, _, err = run(capsys, "set", what, flag, "12")
+    assert code == 0, err
+
+
+def test_a_balance_a_concurrent_commit_took_along_warns_nothing(env, clock, capsys, monkeypatch):
+    """Two `set`s at once: the first to commit takes the other's ledger line along (both appended,
+    then commits in turn); the second found 'nothing to commit' and warned so, though its line is committed."""
+    from ai_budget.outputs import gitrepo
+
+    run(capsys, "set", "api", "--balance", "100")
+    real = gitrepo.commit
+
+    def after_a_concurrent_one(repo, files, message):
+        real(repo, files, "balance: the other set")
+        return real(repo, files, message)
+
+    monkeypatch.setattr(gitrepo, "commit", after_a_concurrent_one)
+    code, out, err = run(capsys, "set", "api", "--balance", "90")
+    assert code == 0 and err == "" and out.strip() == "API credits: $90.00 balance"
+    shown = subprocess.run(["git", "-C", str(env.budget), "show", "HEAD:ledgers/api.jsonl"], capture_output=True, text=True).stdout
+    assert '"balance_usd": 90' in shown

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 
 from .errors import BudgetError
 
@@ -171,14 +172,33 @@ def dump_json(data) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
+def read_text(path, label: str | None = None, encoding: str = "utf-8", errors: str = "strict") -> str:
+    """A user file's text. A FIFO, device or folder in its place is refused unopened for
+    reading (a FIFO's read blocks for ever: a hung hook or status line), and an unreadable
+    or non-UTF-8 file is one BudgetError. FileNotFoundError passes: callers know what absent means."""
+    name = label or str(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise
+    except OSError as exc:  # a symlink loop, no permission
+        raise BudgetError(f"{name}: cannot be read ({exc.strerror or type(exc).__name__}); left untouched") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise BudgetError(f"{name}: not a regular file; left untouched")
+    with open(fd, encoding=encoding, errors=errors) as handle:
+        try:
+            return handle.read()
+        except UnicodeDecodeError:
+            raise BudgetError(f"{name}: not UTF-8 text; left untouched") from None
+        except OSError as exc:
+            raise BudgetError(f"{name}: cannot be read ({exc.strerror or type(exc).__name__}); left untouched") from None
+
+
 def read_json_file(path, label: str | None = None):
     """Load JSON or raise BudgetError naming the file and position. Never rewrites."""
     name = label or str(path)
-    try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-    except UnicodeDecodeError:
-        raise BudgetError(f"{name}: not UTF-8 text; left untouched") from None
+    text = read_text(path, name)
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:

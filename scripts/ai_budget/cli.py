@@ -248,6 +248,7 @@ def parse(argv: list[str]):
 
 
 def main(argv=None) -> int:
+    _closed_streams_to_devnull()
     args = parse(sys.argv[1:] if argv is None else list(argv))
     try:
         return _run(args)
@@ -263,6 +264,16 @@ def main(argv=None) -> int:
         sys.stderr.write(f"budget {args.command}: internal error ({type(exc).__name__}); nothing more is shown, "
                          "as its details could hold secrets\n")
         return 1
+
+
+def _closed_streams_to_devnull() -> None:
+    """Run with stdout or stderr closed (`>&-`), Python sets it to None: every print was an
+    AttributeError, so `status --exit-code >&-` exited 1, not its status. Output goes nowhere instead."""
+    import os
+
+    for name in ("stdout", "stderr"):
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, "w"))
 
 
 def _silence_stdout() -> None:

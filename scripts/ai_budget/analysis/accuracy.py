@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import math
 
+from .calibration import is_type_name
+
 BASES = ("calibrated", "default")
 
 
@@ -64,9 +66,9 @@ def pairs(records: list[dict]) -> list[dict]:
     estimate is kept with estimate None (no check, or its type was not in the backlog)."""
     out = []
     for rec in records:
-        made = {e["type"]: e for e in _list(rec.get("estimates")) if isinstance(e, dict) and isinstance(e.get("type"), str)}
+        made = {e["type"]: e for e in _list(rec.get("estimates")) if isinstance(e, dict) and is_type_name(e.get("type"))}
         for t in _list(rec.get("calibration_tasks")):
-            if not isinstance(t, dict) or not isinstance(t.get("type"), str):
+            if not isinstance(t, dict) or not is_type_name(t.get("type")):  # a hand-edited log: no escape, no 100k name
                 continue
             e = made.get(t["type"]) or {}
             out.append({"type": t["type"], "date": rec.get("date"), "session_id": rec.get("session_id"),

@@ -161,7 +161,17 @@ def require_type(calibration: dict, name: str) -> dict:
     return calibration[name]
 
 
+TYPE_NAME_MAX = 64
+
+
+def is_type_name(name) -> bool:
+    """A task type's name: a letter, then letters, digits and _ (never a terminal escape), at most 64."""
+    return isinstance(name, str) and 0 < len(name) <= TYPE_NAME_MAX and name[0].isalpha() \
+        and all(c.isalnum() or c == "_" for c in name)
+
+
 def valid_type_name(name: str) -> str:
-    if not name or not all(c.isalnum() or c == "_" for c in name) or not name[0].isalpha():
-        raise BudgetError(f"--add-type: '{name}' must start with a letter and use only letters, digits and _")
+    if not is_type_name(name):
+        raise BudgetError(f"--add-type: {name[:80]!r} must start with a letter and use only letters, digits and _ "
+                          f"(at most {TYPE_NAME_MAX})")
     return name.lower()

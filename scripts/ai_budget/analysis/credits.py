@@ -58,4 +58,14 @@ def summary(entries: list[dict], now: datetime, month_start: datetime) -> dict:
             "burn_usd_per_day": None if burn is None else round(burn, 2),
             "burn_days": round(covered, 1) if burn is not None else None,
             "runway_days": None if runway is None else round(runway, 1),
-            "runs_out_at": iso(as_of + timedelta(days=runway)) if runway is not None and runway < 36500 else None}
+            "runs_out_at": _runs_out(as_of, runway)}
+
+
+def _runs_out(as_of: datetime, runway: float | None) -> str | None:
+    """When the runway ends; None past a century, or past year 9999 (a ledger dated far ahead)."""
+    if runway is None or runway >= 36500:
+        return None
+    try:
+        return iso(as_of + timedelta(days=runway))
+    except OverflowError:
+        return None

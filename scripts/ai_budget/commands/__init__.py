@@ -91,6 +91,7 @@ def apply_balance(what: str, fields: dict, now) -> Result:
         with budget_file.update(paths.budget_file()) as budget:
             text = balances.HANDLERS[what](fields, now, budget, warnings)
             section = dict(budget[what])
+            budget_file.validate(budget)  # before the ledger: a value budget.json refuses must not land in it
             files = [] if what == "alerts" else [ledgers.append(home, what, balances.ledger_entry(what, section, now))]
         data = {what: section}
         if files:
@@ -98,7 +99,8 @@ def apply_balance(what: str, fields: dict, now) -> Result:
     if files:
         git = gitrepo.commit(home, files, f"balance: {text}")
         data["commit"] = git
-        warnings += [] if git["committed"] else git["notes"]
+        # "nothing to commit": a concurrent set committed our line with its own (commits are locked, writes first).
+        warnings += [] if git["committed"] else [n for n in git["notes"] if n != "nothing to commit"]
     return Result(data=data, text=text, warnings=warnings)
 
 

@@ -74,7 +74,10 @@ class Dashboard(http.server.ThreadingHTTPServer):
         self.url = f"http://127.0.0.1:{self.port}/"
 
     def handle_error(self, request, client_address):
-        """One line, no traceback (socketserver's default prints one for a dropped connection)."""
+        """One line, no traceback (socketserver's default prints one for a dropped connection).
+        A client that hung up (a closed tab, unread bytes reset) is no failure: nothing."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
         sys.stderr.write(f"budget serve: a connection failed ({type(sys.exc_info()[1]).__name__})\n")
 
     def page(self) -> bytes:
@@ -113,7 +116,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self._json(status, {"ok": False, "error": " ".join(message.split())[:300]})
 
     def _guard_host(self) -> None:
-        if self.headers.get("Host", "") not in self.server.hosts:
+        hosts = self.headers.get_all("Host") or []
+        if len(hosts) != 1 or hosts[0] not in self.server.hosts:  # a second Host could be the one a proxy obeys
             raise Refused(403, "refused: the Host header must be 127.0.0.1:<port> or localhost:<port>")
 
     def _run(self, fn) -> None:
@@ -164,7 +168,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def _days(query: dict) -> int:
         values = query.get("days", ["30"])
         raw = values[-1]
-        if len(values) != 1 or not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= core.MAX_HISTORY_DAYS:
+        if len(values) != 1 or not (raw.isascii() and raw.isdigit() and len(raw) <= 6) or not 1 <= int(raw) <= core.MAX_HISTORY_DAYS:
             raise BudgetError(f"days: must be a whole number from 1 to {core.MAX_HISTORY_DAYS}, got {raw[:20]!r}")
         return int(raw)
 
@@ -257,6 +261,7 @@ def run(args, now) -> Result:
         pass
     finally:
         server.server_close()
+        server.compute.acquire()  # a POST under way finishes its writes; none starts after (never released)
     return Result(data={}, text="Dashboard stopped.")
 
 

@@ -14,7 +14,7 @@ import re
 import unicodedata
 from pathlib import Path
 
-from ..atomic import locked, write_atomic
+from ..atomic import locked, read_text, write_atomic
 from .text import num
 
 MARKER = "<!-- ai-budget:session "
@@ -30,7 +30,8 @@ def fold(text: str) -> str:
 
 
 def key(rec: dict) -> tuple:
-    return rec.get("session_id"), rec.get("started_at")
+    """A record's identity; a hand-edited one may hold any JSON there (a list is unhashable)."""
+    return tuple(v if v is None or isinstance(v, str) else repr(v) for v in (rec.get("session_id"), rec.get("started_at")))
 
 
 def _pct(v):
@@ -117,9 +118,11 @@ def read(path: Path, date: str) -> str:
     from ..errors import BudgetError
 
     try:
-        return path.read_text(encoding="utf-8") if path.exists() else f"# Sessions {date}\n"
-    except UnicodeDecodeError:
-        raise BudgetError(f"{path}: not UTF-8 text; left untouched, nothing written") from None
+        return read_text(path)
+    except FileNotFoundError:
+        return f"# Sessions {date}\n"
+    except BudgetError as exc:
+        raise BudgetError(f"{exc}, nothing written") from None
 
 
 def append(path: Path, section: str, date: str, rec: dict) -> None:
@@ -140,9 +143,17 @@ def append(path: Path, section: str, date: str, rec: dict) -> None:
 def records(sessions_dir: Path) -> list[dict]:
     """Every machine-readable record, oldest first; of the records with one key
     (a log retried after a failure), the latest."""
+    from .. import notices
+    from ..errors import BudgetError
+
     latest = {}
     for path in sorted(sessions_dir.glob("*.md")):
-        for _, _, rec in sections(path.read_text(encoding="utf-8", errors="replace")):
+        try:
+            text = read_text(path, errors="replace")
+        except (FileNotFoundError, BudgetError) as exc:  # a FIFO there would hang every reader
+            notices.add(str(exc) if isinstance(exc, BudgetError) else f"{path}: gone while read")
+            continue
+        for _, _, rec in sections(text):
             if rec is not None and (key(rec) not in latest or str(rec.get("ended_at")) >= str(latest[key(rec)].get("ended_at"))):
                 latest[key(rec)] = rec
     return sorted(latest.values(), key=lambda r: str(r.get("ended_at") or ""))

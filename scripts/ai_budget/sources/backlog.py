@@ -51,12 +51,12 @@ def parse(text: str) -> list[Task]:
 
 def read(path: Path) -> list[Task]:
     """utf-8-sig: a byte-order mark would hide the first task."""
-    from ..errors import BudgetError
+    from ..atomic import read_text
 
     try:
-        return parse(path.read_text(encoding="utf-8-sig")) if path.exists() else []
-    except UnicodeDecodeError:
-        raise BudgetError(f"{path}: not UTF-8 text; save it as UTF-8 (left untouched)") from None
+        return parse(read_text(path, encoding="utf-8-sig"))
+    except FileNotFoundError:
+        return []
 
 
 def find(tasks: list[Task], needle: str) -> Task:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..atomic import locked, write_atomic
+from ..atomic import locked, read_text, write_atomic
 from ..errors import BudgetError
 from ..tokens import Totals
 
@@ -43,12 +43,10 @@ def path_for(home: Path, machine: str) -> Path:
 
 def read(path: Path) -> dict:
     """{(date, model): (responses, input, output, cache_create, cache_read, cost, unpriced)}; {} if absent."""
-    if not path.exists():
-        return {}
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise BudgetError(f"{path}: not UTF-8 text; file left untouched") from None
+        text = read_text(path)
+    except FileNotFoundError:
+        return {}
     rows = {}
     for n, line in enumerate(text.splitlines(), 1):
         if not line or line.startswith("#") or line.startswith("date\t"):

@@ -109,7 +109,10 @@ def _set_aside(exc: sqlite3.DatabaseError) -> None:
     if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
         raise SourceUnavailable("the transcript index is busy (another ai-budget run holds it); try again") from None
     path = db_path()
-    aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
+    aside, n = path.with_name(f"{path.name}.corrupt-{int(time.time())}"), 0
+    while os.path.lexists(aside):  # a second one this second: a rename over the first would fail or destroy it
+        n += 1
+        aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}-{n}")
     for suffix in ("", "-wal", "-shm"):
         try:
             os.replace(f"{path}{suffix}", f"{aside}{suffix}")

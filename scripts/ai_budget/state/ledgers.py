@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..atomic import locked, write_atomic
+from ..atomic import locked, read_text, write_atomic
 from ..errors import BudgetError
 from ..timefmt import parse_iso
 
@@ -56,11 +56,9 @@ def read(home: Path, name: str) -> list[dict]:
     """The ledger's entries, oldest first (by `at`); [] when there is none yet."""
     path = path_for(home, name)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)
     except FileNotFoundError:
         return []
-    except UnicodeDecodeError:
-        raise BudgetError(f"{path}: not UTF-8 text; left untouched") from None
     return sorted(_parse(path, text), key=lambda e: parse_iso(e["at"]))
 
 
@@ -69,11 +67,9 @@ def append(home: Path, name: str, entry: dict) -> Path:
     path = path_for(home, name)
     with locked(path):
         try:
-            text = path.read_text(encoding="utf-8")
+            text = read_text(path)
         except FileNotFoundError:
             text = ""
-        except UnicodeDecodeError:
-            raise BudgetError(f"{path}: not UTF-8 text; left untouched") from None
         _parse(path, text)
         if text and not text.endswith("\n"):
             text += "\n"
