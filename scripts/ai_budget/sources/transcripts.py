@@ -203,6 +203,17 @@ def _result_link(obj: dict, links: list) -> None:
         links.append(("agent", clean_name(agent_id), clean_name(kind) if kind is not None else None, clean_name(call)))
 
 
+_decode = json.JSONDecoder().decode
+
+
+def _loads(line: bytes):
+    """json.loads(line), minus its encoding sniff on the common case: a line opening
+    with '{' and no NUL after it is UTF-8 to json.loads too (json.detect_encoding)."""
+    if line[:1] == b"{" and line[1:2] != b"\0":
+        return _decode(line.decode("utf-8", "surrogatepass"))
+    return json.loads(line)
+
+
 def parse_line(line: bytes, project: str = "", session: str = "", links: list | None = None):
     """An Entry for a line carrying usage; None (no usage, malformed, rejected as ccusage
     does); or SKIPPED (nested too deep, counts or time out of range: counted, never fatal).
@@ -211,7 +222,7 @@ def parse_line(line: bytes, project: str = "", session: str = "", links: list | 
     if not has_usage(line) or _has_null_key(line):
         return None
     try:
-        obj = json.loads(line)
+        obj = _loads(line)
     except (ValueError, UnicodeDecodeError):
         return None
     except RecursionError:
