@@ -26,6 +26,8 @@ _WS_COLON = _WS + b":"
 _NULL_KEYS = frozenset((b"id", b"cwd", b"model", b"speed", b"costUSD", b"version", b"sessionId", b"requestId",
                         b"isApiErrorMessage", b"cache_read_input_tokens", b"cache_creation_input_tokens"))
 COST_KEY = b'"cost-state"'
+# Both markers in one pass over a block: two finds read every byte twice.
+_MARKS = re.compile(re.escape(USAGE_KEY) + b"|" + re.escape(COST_KEY))
 # Bounds of what the index and the reports can hold: far beyond any real response
 # (so sums stay inside SQLite's 64-bit integers), and years every datetime handles in any zone.
 MAX_COUNT = 10 ** 12
@@ -203,6 +205,17 @@ def _result_link(obj: dict, links: list) -> None:
         links.append(("agent", clean_name(agent_id), clean_name(kind) if kind is not None else None, clean_name(call)))
 
 
+_decode = json.JSONDecoder().decode
+
+
+def _loads(line: bytes):
+    """json.loads(line), minus its encoding sniff on the common case: a line opening
+    with '{' and no NUL after it is UTF-8 to json.loads too (json.detect_encoding)."""
+    if line[:1] == b"{" and line[1:2] != b"\0":
+        return _decode(line.decode("utf-8", "surrogatepass"))
+    return json.loads(line)
+
+
 def parse_line(line: bytes, project: str = "", session: str = "", links: list | None = None):
     """An Entry for a line carrying usage; None (no usage, malformed, rejected as ccusage
     does); or SKIPPED (nested too deep, counts or time out of range: counted, never fatal).
@@ -211,7 +224,7 @@ def parse_line(line: bytes, project: str = "", session: str = "", links: list | 
     if not has_usage(line) or _has_null_key(line):
         return None
     try:
-        obj = json.loads(line)
+        obj = _loads(line)
     except (ValueError, UnicodeDecodeError):
         return None
     except RecursionError:
@@ -411,25 +424,23 @@ class UsageLines:
                 buf = carry + block if carry else block
                 cut = buf.rfind(b"\n") + 1
                 carry = buf[cut:]
-                pos = 0
-                cost = buf.find(COST_KEY, 0, cut) if self.states is not None else -1
-                while True:
-                    hit = buf.find(USAGE_KEY, pos, cut)
-                    if 0 <= cost < pos:
-                        cost = buf.find(COST_KEY, pos, cut)
-                    if cost >= 0 and (hit < 0 or cost < hit):
-                        start = buf.rfind(b"\n", 0, cost) + 1
-                        stop = buf.find(b"\n", cost)
+                pos = skip = 0  # skip: a cost-state key before it sits on a line that is no record
+                while (mark := _MARKS.search(buf, pos, cut)) is not None:
+                    hit = mark.start()
+                    if buf[hit + 1] == 99:  # 'c': "cost-state"
+                        pos = hit + 11  # its closing quote may open a "usage"
+                        if self.states is None or hit < skip:
+                            continue
+                        start = buf.rfind(b"\n", 0, hit) + 1
+                        stop = buf.find(b"\n", hit)
                         ts = _timestamp_before(buf, start)
                         state = parse_cost_state(buf[start:stop], self.end + start, last_ts if ts is None else ts)
                         if state is not None:
                             self.states.append(state)
                             pos = stop + 1
                         else:  # "cost-state" inside some other line: it may still carry usage
-                            cost = buf.find(COST_KEY, stop, cut)
+                            skip = stop
                         continue
-                    if hit < 0:
-                        break
                     if not usage_at(buf, hit):  # "usage" as a value, or a key of a non-object
                         pos = hit + 7
                         continue
