@@ -243,7 +243,8 @@ def usage_now(now) -> dict:
     budget = budget_file.load(paths.budget_file())
     synced_prices(budget, now)
     starts = limits.period_starts(now)
-    rows = index.usage(int(min(starts.values()).timestamp() * 1000), per_session=True)
+    slot_ms = min(index.slot_ms_for(s.tzinfo, s) for s in starts.values())  # no slot straddles a period start
+    rows = index.usage(int(min(starts.values()).timestamp() * 1000), per_session=True, slot_ms=slot_ms)
     return {"generated_at": iso(now),
             **{period: periods.summary(rows, starts[period], now) for period in limits.PERIODS},
             "limits": spend_limits(budget, now),
@@ -319,7 +320,8 @@ def daily_history(now, days: int) -> dict:
     since = first.strftime("%Y-%m-%d")
     synced_prices(budget_file.load(paths.budget_file()))
     warnings: list[str] = []
-    rows = index.usage(int(first.timestamp() * 1000) - 86_400_000, None, per_session=False)
+    rows = index.usage(int(first.timestamp() * 1000) - 86_400_000, None, per_session=False,
+                       slot_ms=index.slot_ms_for(tz, now))
     rows += history_rows(paths.budget_home(), paths.machine_id(), warnings)
     found = {r["date"]: r for r in reports.build("daily", rows, tz, since)["daily"]}
     out = []
@@ -363,7 +365,7 @@ def dashboard(now, *, allow_fetch: bool = True) -> dict:
     tz = now.astimezone().tzinfo
     midnight = limits.period_starts(now)["daily"]
     today = midnight.strftime("%Y-%m-%d")
-    rows = index.usage(int(midnight.timestamp() * 1000), None, per_session=True)
+    rows = index.usage(int(midnight.timestamp() * 1000), None, per_session=True, slot_ms=index.slot_ms_for(tz, now))
     sessions = reports.build("session", rows, tz, today)
     models = reports.build("models", rows, tz, today)
     data["local"]["month"] = _since(month_start(now))

@@ -12,7 +12,7 @@ TOP = 3
 
 
 def summary(rows, start, now) -> dict:
-    """Rows from `start` (an aware local datetime on a quarter hour: slots never straddle it) to now."""
+    """Rows from `start` (an aware local datetime on a slot boundary: slots never straddle it) to now."""
     since_ms = int(start.timestamp() * 1000)
     tokens, cost, unpriced = Totals(), 0.0, 0
     sessions, models, projects = set(), {}, {}

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from .. import core, paths
 from ..analysis import reports
 from ..errors import BudgetError
@@ -12,11 +10,6 @@ from ..sources import statusline_snapshot, utilisation
 from ..state import budget_file, index
 from ..timefmt import parse_iso
 from . import Result, day_ms as _day_ms, parse_day as _date, save_history, zone as _zone
-
-
-def whole_hours(tz, now) -> bool:
-    """Whether the zone's offsets (summer and winter) are whole hours, so hourly slots bucket exactly."""
-    return all(tz.utcoffset(now.replace(tzinfo=None) + timedelta(days=d)).total_seconds() % 3600 == 0 for d in range(0, 366, 61))
 
 
 def known_resets(budget: dict) -> list[int]:
@@ -53,7 +46,7 @@ def run(args, now) -> Result:
                                    tz, since, until, args.project)
     else:
         rows = index.usage(lo, hi, args.project, per_session=args.kind in ("session", "projects"),
-                           slot_ms=index.HOUR_MS if whole_hours(tz, now) else index.QUARTER_MS)
+                           slot_ms=index.slot_ms_for(tz, now))
         if args.kind != "session":
             rows += core.history_rows(home, machine, warnings)
         data = reports.build(args.kind, rows, tz, since, until, args.project)

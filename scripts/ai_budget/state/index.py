@@ -84,6 +84,18 @@ PARALLEL_BYTES = 32 << 20  # below this, starting workers costs more than it sav
 PARALLEL_MAX = 4
 QUARTER_MS = 900_000
 HOUR_MS = 3_600_000
+SLOT_SIZES = (HOUR_MS, QUARTER_MS, 60_000, 1_000, 1)
+
+
+def slot_ms_for(tz, at) -> int:
+    """The largest slot that buckets days exactly in `tz`: one that divides its offsets
+    (summer and winter) around `at`. Most zones: an hour; +05:45 and the like: a quarter;
+    anything finer reads the entries instead of the quarter-hour sums."""
+    from datetime import timedelta
+
+    offsets = [int(tz.utcoffset(at.replace(tzinfo=None) + timedelta(days=d)).total_seconds() * 1000)
+               for d in range(0, 366, 61)]
+    return next(size for size in SLOT_SIZES if all(o % size == 0 for o in offsets))
 _COLS = ("message_id", "request_id", "ts_ms", "model", "fast", "sidechain", "input", "output", "cache_5m",
          "cache_1h", "cache_read", "web_search", "web_fetch", "project", "session", "copied", "tools", "skill", "agent",
          "agent_ref")
@@ -488,7 +500,7 @@ def usage(since_ms: int | None = None, until_ms: int | None = None, project: str
     """Rows summed per time slot and model (and project and session when asked).
     A report buckets these instead of entries: every time zone's day starts on
     a quarter hour, most on the hour."""
-    if per_session or project is not None:
+    if per_session or project is not None or slot_ms < QUARTER_MS:  # the slots table sums quarter hours
         where, params = _where(since_ms, until_ms, project)
         keys = "project, session" if per_session else "'', ''"
         sql = (f"SELECT (ts_ms / {slot_ms}) * {slot_ms}, model, fast, {keys}, count(*), sum(input), sum(output), "
