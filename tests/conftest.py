@@ -120,11 +120,19 @@ def run(capsys, *argv):
     return code, out, err
 
 
+def unfaked_environ() -> dict:
+    """os.environ without an outer faketime's settings (CI runs the suite under one): for a
+    child that runs faketime itself, or whose standard streams are closed (libfaketime then
+    holds fd 1 or 2, and the child's writes there would corrupt the clock it shares)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("FAKETIME") and k != "LD_PRELOAD"}
+
+
 def run_cli(*argv, input=None, timeout=30, **popen):
-    """The CLI as Claude Code runs it, in a child process (env from the fixtures):
+    """The CLI as Claude Code runs it, in a child process (env from the fixtures unless given):
     (CompletedProcess, seconds taken)."""
     started = time.monotonic()
-    proc = subprocess.run([sys.executable, "-S", str(REPO / "scripts" / "budget.py"), *argv], env=os.environ.copy(),
+    proc = subprocess.run([sys.executable, "-S", str(REPO / "scripts" / "budget.py"), *argv],
+                          env=popen.pop("env", None) or os.environ.copy(),
                           input=input, stdout=popen.pop("stdout", subprocess.PIPE), stderr=subprocess.PIPE,
                           text=True, timeout=timeout, **popen)
     return proc, time.monotonic() - started

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from ai_budget.timefmt import now_utc, parse_iso
-from conftest import TOKEN, run, run_cli, write_credentials
+from conftest import TOKEN, run, run_cli, unfaked_environ, write_credentials
 
 GOOD_7D = {"utilization": 13.0, "resets_at": None}
 
@@ -281,5 +281,5 @@ def test_a_closed_stdout_or_stderr_keeps_the_exit_code(env, closed):
 
     for argv, code in ((["status", "--no-fetch", "--exit-code"], 0), (["set", "api", "--balance", "abc"], 2),
                        (["set", "api", "--balance", "12"], 0)):
-        proc, _ = run_cli(*argv, preexec_fn=close, **({"stdout": None} if closed == 1 else {}))
+        proc, _ = run_cli(*argv, preexec_fn=close, env=unfaked_environ(), **({"stdout": None} if closed == 1 else {}))
         assert proc.returncode == code, (argv, proc.stderr)

@@ -12,7 +12,7 @@ import pytest
 
 from ai_budget.analysis import limits
 from ai_budget.state import budget_file
-from conftest import REPO, line, run, run_json, write_session
+from conftest import REPO, line, run, run_json, unfaked_environ, write_session
 from test_workflow import ts
 
 LIMITS = {"daily": 10, "weekly": 50, "monthly": 200, "unit": "usd", "warn_at": 80, "critical_at": 95}
@@ -189,12 +189,6 @@ def test_check_and_the_brief_show_the_limits(env, capsys, clock):
 # ---------------------------------------------------------------- boundaries under faketime
 
 FAKETIME = shutil.which("faketime")
-
-
-def unfaked_environ() -> dict:
-    """os.environ without an outer faketime's settings (CI runs this suite under one):
-    the child's own faketime must start from the real clock."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("FAKETIME") and k != "LD_PRELOAD"}
 
 
 def boundary_case(tmp_path, zone: str, local_now: str):
