@@ -168,14 +168,20 @@ def ts_of(e) -> str:
     return ms_to_iso(e.ts_ms)
 
 
+def append_fresh_response(path, now, mid: str) -> dict:
+    """A copy of the file's first response, an hour ago, under new ids, appended to it."""
+    first = next(l for l in path.read_text().splitlines() if '"usage"' in l and '"assistant"' in l)
+    fresh = json.loads(first)
+    fresh["message"]["id"], fresh["requestId"] = f"{mid}-id", f"{mid}-req"
+    fresh["timestamp"] = ts(now - timedelta(hours=1))
+    with open(path, "a") as handle:
+        handle.write(json.dumps(fresh) + "\n")
+    return fresh
+
+
 def test_a_family_with_one_active_member_is_kept(env, capsys, clock):
     folder = install_family(env, clock)
-    fork = (folder / "fork.jsonl").read_text().splitlines()
-    fresh = json.loads(next(l for l in fork if '"usage"' in l and '"assistant"' in l))
-    fresh["message"]["id"], fresh["requestId"] = "fresh-id", "fresh-req"
-    fresh["timestamp"] = ts(clock["now"] - timedelta(hours=1))
-    with open(folder / "fork.jsonl", "a") as handle:
-        handle.write(json.dumps(fresh) + "\n")
+    fresh = append_fresh_response(folder / "fork.jsonl", clock["now"], "fresh")
     before = report(capsys)
     assert ("fork", fresh["timestamp"]) in {(e.session, ts_of(e)) for e, _ in index.entries()}
     code, data, _ = run_json(capsys, "set", "retention", "--days", "35")
@@ -190,12 +196,7 @@ def test_a_pruned_session_resumed_later_is_read_whole_again(env, capsys, clock):
     folder = install_family(env, clock)
     before = report(capsys)
     run_json(capsys, "set", "retention", "--days", "35")
-    parent = (folder / "parent.jsonl").read_text().splitlines()
-    fresh = json.loads(next(l for l in parent if '"usage"' in l and '"assistant"' in l))
-    fresh["message"]["id"], fresh["requestId"] = "resumed-id", "resumed-req"
-    fresh["timestamp"] = ts(clock["now"] - timedelta(hours=1))
-    with open(folder / "parent.jsonl", "a") as handle:
-        handle.write(json.dumps(fresh) + "\n")
+    fresh = append_fresh_response(folder / "parent.jsonl", clock["now"], "resumed")
     after = report(capsys)
     assert len(index.entries(session="parent")) > 1  # the pruned lines are back with the new one
     added = fresh["message"]["usage"]["output_tokens"]
