@@ -59,12 +59,15 @@ def test_rejected_and_tolerated_lines(tmp_path):
         line(mid="m2", rid="r2", extra={"cwd": None}),               # ":null" key → ccusage skips it
         line(mid="m3", rid="r3", ts="2026-01-01T10:00:01.123456Z"),  # microseconds
         line(mid="m4", rid="r4", extra={"version": "banana"}),
+        line(mid="m6", rid="r6", extra={"version": []}),            # unhashable: dropped, never a crash
+        line(mid="m7", rid="r7", extra={"version": {"major": 2}}),
+        line(mid="m8", rid="r8", extra={"version": "\u0661.\u0662.\u0663x"}),  # other digits: \\d takes them, kept
         line(mid="m5", rid="r5", inp=16.0),                          # float tokens
         json.dumps({"type": "user", "message": {"role": "user", "content": "x"},
                     "toolUseResult": {"usage": {"input_tokens": 1, "output_tokens": 1}},
                     "timestamp": "2026-01-01T10:00:01.000Z"}, separators=(",", ":")),
     ]
-    assert totals_of(lines, tmp_path) == (10, 7)
+    assert totals_of(lines, tmp_path) == (20, 12)
 
 
 def respaced(text: str, sep: tuple) -> str:

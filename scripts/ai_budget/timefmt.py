@@ -56,12 +56,18 @@ def transcript_ms(value) -> int | None:
     accepts them; anything else (microseconds, no zone) is rejected."""
     if not isinstance(value, str):
         return None
-    if len(value) == 24 and value[23] == "Z" and value[19] == "." and value[13] == ":" and value[16] == ":":
-        # The canonical form, on every line: one cached parse per hour, then digits.
-        rest = value[14:16] + value[17:19] + value[20:23]
-        base = _hour_ms(value[:13])
-        if base is not None and rest.isascii() and rest.isdigit() and rest[0] < "6" and rest[2] < "6":
-            return base + (int(rest[:2]) * 60 + int(rest[2:4])) * 1000 + int(rest[4:])
+    if len(value) == 24 and value[23] == "Z" and value[19] == "." and value[16] == ":":
+        # The canonical form, on every line: one parse per minute, then digits.
+        base = _MINUTE_MS.get(value[:16])
+        if base is None:
+            base = _minute_ms(value[:16])
+        rest = value[17:19] + value[20:23]
+        if base is not None and rest.isascii() and rest.isdigit() and rest[0] < "6":
+            return base + int(rest[:2]) * 1000 + int(rest[2:])
+    return _parsed(value)
+
+
+def _parsed(value: str) -> int | None:
     m = re.match(_TRANSCRIPT_TS, value)
     if not m:
         return None
@@ -77,9 +83,23 @@ def transcript_ms(value) -> int | None:
     return ms
 
 
-@functools.lru_cache(maxsize=4096)
-def _hour_ms(prefix: str) -> int | None:
-    return transcript_ms(prefix + ":00:00Z")
+_MINUTE_MS: dict = {}  # "YYYY-MM-DDTHH:MM" → epoch ms; bounded, whatever a file holds
+
+
+def _minute_ms(prefix: str) -> int | None:
+    """_parsed(prefix + ":00.000Z") without the regex (the status line's sync would compile it)."""
+    digits = prefix[:4] + prefix[5:7] + prefix[8:10] + prefix[11:13] + prefix[14:16]
+    if not (prefix[4] == prefix[7] == "-" and prefix[10] == "T" and prefix[13] == ":"
+            and digits.isascii() and digits.isdigit()):
+        return None
+    day = _day_ms(prefix[:4], prefix[5:7], prefix[8:10])
+    h, mi = int(prefix[11:13]), int(prefix[14:16])
+    if day is None or h > 23 or mi > 59:
+        return None
+    ms = day + (h * 60 + mi) * 60_000
+    if len(_MINUTE_MS) < 65536:
+        _MINUTE_MS[prefix] = ms
+    return ms
 
 
 @functools.lru_cache(maxsize=4096)

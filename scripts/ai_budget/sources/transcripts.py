@@ -9,6 +9,7 @@ totals are comparable; de-duplication lives in sources/dedup.py.
 from __future__ import annotations
 
 import json
+import json.scanner
 import os
 import re
 import stat
@@ -33,7 +34,6 @@ _MARKS = re.compile(re.escape(USAGE_KEY) + b"|" + re.escape(COST_KEY))
 MAX_COUNT = 10 ** 12
 MIN_TS_MS, MAX_TS_MS = 86_400_000, 253_370_764_800_000  # 1970-01-02 .. 9998-12-31
 SKIPPED = object()  # parse_line's answer for a line that carries usage but cannot be represented
-_VERSION = re.compile(r"^\d+\.\d+\.\d+")
 
 
 @record(slots=True)
@@ -205,15 +205,26 @@ def _result_link(obj: dict, links: list) -> None:
         links.append(("agent", clean_name(agent_id), clean_name(kind) if kind is not None else None, clean_name(call)))
 
 
-_decode = json.JSONDecoder().decode
+_scan = json.scanner.make_scanner(json.JSONDecoder())  # the C scanner json.loads runs, minus its Python frames
 
 
 def _loads(line: bytes):
-    """json.loads(line), minus its encoding sniff on the common case: a line opening
-    with '{' and no NUL after it is UTF-8 to json.loads too (json.detect_encoding)."""
-    if line[:1] == b"{" and line[1:2] != b"\0":
-        return _decode(line.decode("utf-8", "surrogatepass"))
-    return json.loads(line)
+    """json.loads(line): a line opening with '{' and no NUL after it is UTF-8 to json.loads
+    too (json.detect_encoding), so it is decoded and scanned directly; trailing data other
+    than JSON whitespace is refused as json.loads refuses it."""
+    if line[:1] != b"{" or line[1:2] == b"\0":
+        return json.loads(line)
+    text = line.decode("utf-8", "surrogatepass")
+    try:
+        obj, end = _scan(text, 0)
+    except StopIteration:
+        raise ValueError("not JSON") from None
+    if end != len(text) and text[end:].strip(" \t\n\r"):
+        raise ValueError("extra data")
+    return obj
+
+
+_VERSIONS_OK: set = set()  # versions repeat on every line: each is matched once
 
 
 def parse_line(line: bytes, project: str = "", session: str = "", links: list | None = None):
@@ -221,7 +232,12 @@ def parse_line(line: bytes, project: str = "", session: str = "", links: list | 
     does); or SKIPPED (nested too deep, counts or time out of range: counted, never fatal).
     With `links` (a list), what ties subagents to their type is appended to it
     (read_entries)."""
-    if not has_usage(line) or _has_null_key(line):
+    return _parse(line, project, session, links) if has_usage(line) else None
+
+
+def _parse(line: bytes, project: str, session: str, links: list | None):
+    """parse_line for a line already known to carry a usage key (UsageLines found it)."""
+    if _has_null_key(line):
         return None
     try:
         obj = _loads(line)
@@ -229,7 +245,7 @@ def parse_line(line: bytes, project: str = "", session: str = "", links: list | 
         return None
     except RecursionError:
         return SKIPPED
-    if not isinstance(obj, dict):
+    if type(obj) is not dict:
         return None
     src = obj
     if obj.get("type") == "progress":
@@ -248,10 +264,11 @@ def parse_line(line: bytes, project: str = "", session: str = "", links: list | 
             _result_link(obj, links)
         return None
     # Checked in one pass: this runs on every usage line of every transcript.
-    inp = usage.get("input_tokens")
-    out = usage.get("output_tokens")
-    cread = usage.get("cache_read_input_tokens", 0)
-    cflat = usage.get("cache_creation_input_tokens", 0)
+    get = usage.get
+    inp = get("input_tokens")
+    out = get("output_tokens")
+    cread = get("cache_read_input_tokens", 0)
+    cflat = get("cache_creation_input_tokens", 0)
     if not (type(inp) is int and inp >= 0 and type(out) is int and out >= 0
             and type(cread) is int and cread >= 0 and type(cflat) is int and cflat >= 0):
         return None
@@ -260,10 +277,10 @@ def parse_line(line: bytes, project: str = "", session: str = "", links: list | 
         return None
     if not MIN_TS_MS <= ts <= MAX_TS_MS:
         return SKIPPED
-    speed = usage.get("speed")
+    speed = get("speed")
     if speed is not None and speed != "standard" and speed != "fast":
         return None
-    breakdown = usage.get("cache_creation")
+    breakdown = get("cache_creation")
     if breakdown is None:
         c5, c1 = cflat, 0
     elif type(breakdown) is dict:
@@ -272,34 +289,54 @@ def parse_line(line: bytes, project: str = "", session: str = "", links: list | 
             return None
     else:
         return None
+    # Optional ids: absent is fine; present must be a non-empty string.
     model, mid = message.get("model"), message.get("id")
     rid, sid = src.get("requestId"), src.get("sessionId")
-    # Optional ids: absent is fine; present must be a non-empty string.
-    for value, key, holder in ((model, "model", message), (mid, "id", message), (rid, "requestId", src), (sid, "sessionId", src)):
-        if (value is None and key in holder) or (value is not None and (type(value) is not str or not value)):
-            return None
-    version = obj.get("version")
-    if version is not None and not (type(version) is str and _VERSION.match(version)):
+    if not (_id_ok(model, "model", message) and _id_ok(mid, "id", message) and _id_ok(rid, "requestId", src)
+            and _id_ok(sid, "sessionId", src)):
         return None
+    version = obj.get("version")
+    if version is not None and (type(version) is not str or version not in _VERSIONS_OK):  # a list is unhashable
+        if not (type(version) is str and _is_version(version)):
+            return None
+        if len(_VERSIONS_OK) < 1024:
+            _VERSIONS_OK.add(version)
     side = src.get("isSidechain")
-    if side is not None and type(side) is not bool or ("isSidechain" in src and side is None):
+    if side is None:
+        if "isSidechain" in src:
+            return None
+    elif type(side) is not bool:
         return None
     err = src.get("isApiErrorMessage")
     if err is not None and type(err) is not bool:
         return None
     if "costUSD" in src and type(src["costUSD"]) not in (int, float):
         return None
-    server = usage.get("server_tool_use")
+    server = get("server_tool_use")
     search = fetch = 0
     if type(server) is dict:
         search, fetch = server.get("web_search_requests", 0), server.get("web_fetch_requests", 0)
         search = search if type(search) is int and search >= 0 else 0
         fetch = fetch if type(fetch) is int and fetch >= 0 else 0
-    if max(inp, out, c5, c1, cread, search, fetch) > MAX_COUNT:
+    if inp > MAX_COUNT or out > MAX_COUNT or cread > MAX_COUNT or c5 > MAX_COUNT or c1 > MAX_COUNT \
+            or search > MAX_COUNT or fetch > MAX_COUNT:
         return SKIPPED
     origin = src.get("requestSessionId")  # Claude Code 2.1.3xx: set on lines a fork copied from its parent
     return Entry(ts, mid, rid, model, side is True, inp, out, c5, c1, cread, search, fetch, speed == "fast", project,
                  session, type(origin) is str and origin != sid, *_attribution(obj, src, message, links))
+
+
+def _is_version(text: str) -> bool:
+    """Whether `text` opens with three dot-separated runs of digits, as ccusage's version check
+    (a regex's \\d: any Unicode decimal digit, as isdecimal); no regex compiled on the status line's path."""
+    parts = text.split(".", 2)
+    return len(parts) == 3 and parts[0].isdecimal() and parts[1].isdecimal() and parts[2][:1].isdecimal()
+
+
+def _id_ok(value, key: str, holder: dict) -> bool:
+    if value is None:
+        return key not in holder
+    return type(value) is str and value != ""
 
 
 @record(slots=True)
@@ -462,7 +499,7 @@ def read_entries(path: Path, project: str = "", session: str = "", reader: Usage
     found: list | None = [] if links is not None else None
     pending: dict = {}  # Task calls of this read still awaiting their result: call id → type
     for line in reader:
-        entry = parse_line(line, project, session, found)
+        entry = _parse(line, project, session, found)
         if found:
             for link in found:
                 if link[0] == "call":
