@@ -323,9 +323,12 @@ def _sync(prices, roots, only, progress, wait=True) -> dict:
                                       *values) for pos, ts, start_ms, api, wall, models in states
                                      for model, values in models.items()])
                     con.executemany(_LINK, [(session, *link) for link in links])
+                    if not batch.takes(rows):
+                        written += batch.flush()
+                        batch = _Batch(con, stored)
                     batch.add(rows, key)
                     read += len(rows)
-                    if len(batch.dedup.kept) >= BATCH:
+                    if batch.size >= BATCH:
                         written += batch.flush()
                         batch = _Batch(con, stored)
                     skipped += 0 if replaced or start == 0 else _skipped(con, key)
@@ -374,7 +377,10 @@ class _Batch:
     file by file as workers deliver them (so it overlaps their reading) and
     written in one go. Kept rows are looked up by message id. In a build that
     started from an empty table, `stored` holds the hashes of the ids written
-    so far, and only those are looked up."""
+    so far, and only those are looked up; there, a file whose ids no earlier file
+    had (most) is written as it came, without entries or de-duplication (the worker
+    de-duplicated it within the file): a batch holds such fresh rows or merged
+    ones, never both, so rows are written in the order they were read."""
 
     def __init__(self, con, stored: set | None):
         self.con, self.stored = con, stored
@@ -382,8 +388,26 @@ class _Batch:
         self.rowids: dict[int, int] = {}  # kept index → rowid of a row already stored
         self.extra: dict[int, tuple] = {}  # id(entry) → (cost, file)
         self.looked_up: set[str] = set()
+        self.fresh: list[tuple] = []  # rows to insert as they are
+        self.fresh_ids: set[str] = set()
+
+    @property
+    def size(self) -> int:
+        return len(self.dedup.kept) + len(self.fresh)
+
+    def _is_fresh(self, rows: list) -> bool:
+        stored, seen = self.stored, self.fresh_ids
+        return stored is not None and not any(row[0] and (hash(row[0]) in stored or row[0] in seen) for row in rows)
+
+    def takes(self, rows: list) -> bool:
+        """Whether `rows` can join this batch; if not, flush it and start another."""
+        return not rows or (not self.dedup.kept if self._is_fresh(rows) else not self.fresh)
 
     def add(self, rows: list, key: str) -> None:
+        if not self.dedup.kept and self._is_fresh(rows):
+            self.fresh += [row + (key,) for row in rows]
+            self.fresh_ids.update(row[0] for row in rows if row[0])
+            return
         entries = [_to_entry(row[:-1]) for row in rows]
         mids = {e.message_id for e in entries if e.message_id} - self.looked_up
         if self.stored is not None:
@@ -404,7 +428,7 @@ class _Batch:
             self.extra[id(e)] = (row[-1], key)
 
     def flush(self) -> int:
-        updates, inserts = [], []
+        updates, inserts = [], self.fresh
         for index in sorted(self.dedup.changed):
             e = self.dedup.kept[index]
             values = _row(e) + self.extra[id(e)]
