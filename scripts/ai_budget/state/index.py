@@ -246,10 +246,11 @@ def _read(job):
     try:
         dedup.extend(transcripts.read_entries(key, project, session, reader, links))
     except OSError as exc:  # unreadable now (permissions, vanished): not recorded, so tried again next run
-        return None, exc.strerror or type(exc).__name__, None, 0, None
+        return None, exc.strerror or type(exc).__name__, None, 0, None, None
     # Plain tuples: they cross the process boundary far cheaper than objects.
     return [(*_row(e), _prices.entry_cost(e)) for e in dedup.kept], reader.end, \
-        [(s.pos, s.ts_ms, s.start_ms, s.api_ms, s.duration_ms, s.models) for s in states], reader.skipped, links
+        [(s.pos, s.ts_ms, s.start_ms, s.api_ms, s.duration_ms, s.models) for s in states], reader.skipped, links, \
+        file_print(key, reader.end)
 
 
 def _results(jobs, pending: int, prices):
@@ -265,7 +266,7 @@ def _results(jobs, pending: int, prices):
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() and sys.platform == "linux" else "spawn"
     ctx = multiprocessing.get_context(method)
     with ctx.Pool(workers, initializer=_init_worker, initargs=(prices,)) as pool:
-        yield from pool.imap(_read, todo, chunksize=4)
+        yield from pool.imap(_read, todo, chunksize=16)
 
 
 def sync(prices, roots: list[Path] | None = None, only: list[Path] | None = None, progress=None,
@@ -308,7 +309,8 @@ def _sync(prices, roots, only, progress, wait=True) -> dict:
                 batch = _Batch(con, stored)
                 touched = set()
                 unreadable = []
-                for job, (rows, end, states, skipped, links) in zip(jobs, _results(jobs, total, prices)):
+                file_rows = []  # written after the loop, in one statement
+                for job, (rows, end, states, skipped, links, fprint) in zip(jobs, _results(jobs, total, prices)):
                     key, project, session, start, st, replaced = job
                     if rows is None:
                         unreadable.append(f"{key} ({end})")
@@ -318,11 +320,13 @@ def _sync(prices, roots, only, progress, wait=True) -> dict:
                         con.execute("DELETE FROM cost_states WHERE file=?", (key,))
                     touched.add(session)
                     mtime_ms = st.st_mtime_ns // 1_000_000  # a record with no timestamped line before it in this read
-                    con.executemany("INSERT OR REPLACE INTO cost_states VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                                    [(key, pos, model, project, session, mtime_ms if ts is None else ts, start_ms, api, wall,
-                                      *values) for pos, ts, start_ms, api, wall, models in states
-                                     for model, values in models.items()])
-                    con.executemany(_LINK, [(session, *link) for link in links])
+                    if states:  # most files have none: an empty statement per file still costs
+                        con.executemany("INSERT OR REPLACE INTO cost_states VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                                        [(key, pos, model, project, session, mtime_ms if ts is None else ts, start_ms, api,
+                                          wall, *values) for pos, ts, start_ms, api, wall, models in states
+                                         for model, values in models.items()])
+                    if links:
+                        con.executemany(_LINK, [(session, *link) for link in links])
                     if not batch.takes(rows):
                         written += batch.flush()
                         batch = _Batch(con, stored)
@@ -332,13 +336,12 @@ def _sync(prices, roots, only, progress, wait=True) -> dict:
                         written += batch.flush()
                         batch = _Batch(con, stored)
                     skipped += 0 if replaced or start == 0 else _skipped(con, key)
-                    con.execute("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?)",
-                                (key, st.st_ino, st.st_size, st.st_mtime_ns, end, project, session, skipped,
-                                 file_print(key, end)))
+                    file_rows.append((key, st.st_ino, st.st_size, st.st_mtime_ns, end, project, session, skipped, fprint))
                     done += st.st_size - start
                     if progress:
                         progress(done, total)
                 written += batch.flush()
+                con.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?)", file_rows)
                 if unreadable:
                     notices.add(f"could not read {len(unreadable)} transcript(s), tried again next run: "
                                 + "; ".join(unreadable[:3]) + (" …" if len(unreadable) > 3 else ""))
