@@ -65,6 +65,10 @@ class Dashboard(http.server.ThreadingHTTPServer):
 
     def __init__(self, port: int, clock):
         super().__init__(("127.0.0.1", port), Handler)
+        # serve_forever accepts after select() says a connection waits; one gone by then (reset
+        # in the queue) would block accept(), and with it the loop and shutdown, for ever.
+        # Non-blocking, that accept fails at once and the loop goes on.
+        self.socket.setblocking(False)
         self.port = self.server_address[1]
         self.token = secrets.token_urlsafe(32)
         self.clock = clock
