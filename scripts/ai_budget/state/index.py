@@ -136,10 +136,10 @@ def _set_aside(exc: sqlite3.DatabaseError) -> None:
 def _connect(path: Path) -> sqlite3.Connection:
     con = sqlite3.connect(path, timeout=30)
     try:
-        con.execute("PRAGMA journal_mode=WAL")
         con.execute("PRAGMA synchronous=NORMAL")
         if con.execute("PRAGMA user_version").fetchone()[0] == SETUP:
-            return con  # set up already: skip the schema statements on every status line run
+            return con  # set up already, in WAL mode (the file keeps it): skip the rest on every status line run
+        con.execute("PRAGMA journal_mode=WAL")
         con.executescript(SCHEMA)
         with con:
             if _meta(con, "version") != VERSION:  # a cache: rebuilt from the transcripts
@@ -271,7 +271,8 @@ def _results(jobs, pending: int, prices):
 
 def sync(prices, roots: list[Path] | None = None, only: list[Path] | None = None, progress=None,
          wait: bool | float = True) -> dict:
-    """Bring the index up to date (or just the files in `only`); returns counts.
+    """Bring the index up to date (or just the files in `only`); returns counts (skipped_lines:
+    None after a sync of `only`).
     Safe with concurrent runs. `progress(done_bytes, total_bytes)` is called as files are read.
     wait: seconds at most for another run's sync to finish, then BlockingIOError (the status line)."""
     roots = paths.projects_roots() if roots is None else roots
@@ -348,8 +349,10 @@ def _sync(prices, roots, only, progress, wait=True) -> dict:
                 if empty:
                     _rebuild_derived(con)
                 _update_extras(con, prices, touched)
-                # Usage lines held as no row because they cannot be represented: read on the open connection.
-                skipped_total = con.execute("SELECT coalesce(sum(skipped), 0) FROM files").fetchone()[0]
+                # Usage lines held as no row because they cannot be represented, over the whole index: read
+                # on the open connection by a full sync (a sync of a few files, the status line's, needs none).
+                skipped_total = None if only is not None else \
+                    con.execute("SELECT coalesce(sum(skipped), 0) FROM files").fetchone()[0]
         finally:
             con.close()
     return {"files_read": len(jobs), "entries_read": read, "rows_written": written, "skipped_lines": skipped_total}
