@@ -81,15 +81,14 @@ def test_the_index_is_peeked_only_when_it_holds_the_files_as_they_are(env):
     prices = pricing.load()
     files = [str(p) for p in transcripts.session_files(main)]
     assert index_peek.session_cost(files, "-home-me-proj", "s1", prices.fingerprint) is None  # no index yet
-    index.sync(prices, only=[Path(f) for f in files])
-    cost = index.session_cost("-home-me-proj", "s1")
+    cost = index.sync(prices, only=[Path(f) for f in files], cost_of=("-home-me-proj", "s1"))["session_cost"]
     assert cost > 15 and index_peek.session_cost(files, "-home-me-proj", "s1", prices.fingerprint) == cost
     assert index_peek.session_cost(files, "-home-me-proj", "s1", "other-prices") is None
     with main.open("a") as out:
         out.write(line(mid="m3", rid="r3", out=5) + "\n")
     assert index_peek.session_cost(files, "-home-me-proj", "s1", prices.fingerprint) is None  # grown: sync first
-    index.sync(prices, only=[Path(f) for f in files])
-    assert index_peek.session_cost(files, "-home-me-proj", "s1", prices.fingerprint) == index.session_cost("-home-me-proj", "s1")
+    grown = index.sync(prices, only=[Path(f) for f in files], cost_of=("-home-me-proj", "s1"))["session_cost"]
+    assert grown > cost and index_peek.session_cost(files, "-home-me-proj", "s1", prices.fingerprint) == grown
     (main.with_suffix("") / "subagents" / "agent-new.jsonl").write_text("")
     assert index_peek.session_cost(files + [str(main.with_suffix("") / "subagents" / "agent-new.jsonl")],
                                    "-home-me-proj", "s1", prices.fingerprint) is None  # a file it has not seen
@@ -287,8 +286,7 @@ def test_a_version_bump_runs_the_setup_that_rebuilds(env):
         con.execute("DELETE FROM entries")  # what an old index held does not matter: it is rebuilt
     con.close()
     assert index_peek.cold()  # an upgrade's first SessionStart rebuilds in the background too
-    index.sync(prices)
-    assert index.session_cost("-home-me-proj", "s1") > 0 and not index_peek.cold()
+    assert index.sync(prices, cost_of=("-home-me-proj", "s1"))["session_cost"] > 0 and not index_peek.cold()
 
 
 def test_spend_per_period_from_slots_equals_the_entries(env, clock):

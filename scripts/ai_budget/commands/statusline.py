@@ -60,8 +60,8 @@ def session_cost(payload: dict, budget: dict) -> tuple[float | None, bool]:
         from ..state import index
 
         try:
-            index.sync(prices, roots=roots, only=files, wait=SYNC_WAIT_S)  # strings: no pathlib
-            return index.session_cost(project, session), False
+            # strings: no pathlib
+            return index.sync(prices, roots=roots, only=files, wait=SYNC_WAIT_S, cost_of=(project, session))["session_cost"], False
         except BlockingIOError:
             pass
     return index_peek.session_cost(files, project, session, prices.fingerprint, as_is=True) or None, True

@@ -26,7 +26,7 @@ from ..sources import cost_state, transcript_paths, transcripts
 from ..sources.dedup import Deduper
 from ..sources.transcripts import Entry
 from ..tokens import SYNTHETIC, Totals, Usage, model_label
-from .index_peek import SETUP, db_path_str
+from .index_peek import SESSION_COST, SETUP, db_path_str
 from .index_peek import period_spend as period_spend_on
 
 SCHEMA = """
@@ -270,11 +270,13 @@ def _results(jobs, pending: int, prices):
 
 
 def sync(prices, roots: list[Path] | None = None, only: list[Path] | None = None, progress=None,
-         wait: bool | float = True) -> dict:
+         wait: bool | float = True, cost_of: tuple[str, str] | None = None) -> dict:
     """Bring the index up to date (or just the files in `only`); returns counts (skipped_lines:
     None after a sync of `only`).
     Safe with concurrent runs. `progress(done_bytes, total_bytes)` is called as files are read.
-    wait: seconds at most for another run's sync to finish, then BlockingIOError (the status line)."""
+    wait: seconds at most for another run's sync to finish, then BlockingIOError (the status line).
+    cost_of: (project, session) whose API-equivalent cost is returned too, as `session_cost`
+    (read on the sync's own connection: the status line opens no second one)."""
     roots = paths.projects_roots() if roots is None else roots
     # Parsed lines hold no reference cycles; the cyclic collector would only
     # re-walk the growing heap of kept entries, over and over.
@@ -282,16 +284,16 @@ def sync(prices, roots: list[Path] | None = None, only: list[Path] | None = None
     gc.disable()
     try:
         try:
-            return _sync(prices, roots, only, progress, wait)
+            return _sync(prices, roots, only, progress, wait, cost_of)
         except sqlite3.DatabaseError as exc:  # damage found past the first statements
             _set_aside(exc)
-            return _sync(prices, roots, only, progress, wait)
+            return _sync(prices, roots, only, progress, wait, cost_of)
     finally:
         if collecting:
             gc.enable()
 
 
-def _sync(prices, roots, only, progress, wait=True) -> dict:
+def _sync(prices, roots, only, progress, wait=True, cost_of=None) -> dict:
     found = transcripts.iter_transcripts(roots) if only is None else _stat_only(roots, only)
     with locked(db_path_str(), wait=wait):
         con = connect()
@@ -353,9 +355,11 @@ def _sync(prices, roots, only, progress, wait=True) -> dict:
                 # on the open connection by a full sync (a sync of a few files, the status line's, needs none).
                 skipped_total = None if only is not None else \
                     con.execute("SELECT coalesce(sum(skipped), 0) FROM files").fetchone()[0]
+                cost = con.execute(SESSION_COST, cost_of).fetchone()[0] if cost_of else None
         finally:
             con.close()
-    return {"files_read": len(jobs), "entries_read": read, "rows_written": written, "skipped_lines": skipped_total}
+    return {"files_read": len(jobs), "entries_read": read, "rows_written": written, "skipped_lines": skipped_total,
+            "session_cost": cost}
 
 
 _LINK = ("INSERT INTO agent_links VALUES (?,?,?,?) ON CONFLICT (session, ref) DO UPDATE SET "
@@ -580,10 +584,6 @@ def totals_since(since_ms: int) -> tuple[Totals, float, int]:
         "SELECT total(input), total(output), total(cache_5m), total(cache_1h), total(cache_read), total(web_search), "
         "total(web_fetch), count(*), total(cost), count(*) - count(cost) FROM entries WHERE ts_ms >= ?", (since_ms,))[0]
     return Totals(*map(int, sums)), cost, unpriced
-
-
-def session_cost(project: str, session: str) -> float:
-    return _query("SELECT total(cost) FROM entries WHERE project = ? AND session = ?", (project, session))[0][0]
 
 
 def cost_by_session(since_ms: int) -> dict[str, float]:

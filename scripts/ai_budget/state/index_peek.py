@@ -15,6 +15,7 @@ from .. import notices, paths
 # follows index.VERSION (tests/test_fast_path.py checks): at 5 it would have let a version-5 index,
 # already set up, skip the version check, and so the rebuild version 6 needs.
 SETUP = 6
+SESSION_COST = "SELECT total(cost) FROM entries WHERE project = ? AND session = ?"  # unpriced rows count 0
 PEEK_TIMEOUT_S = 0.05  # a writer checkpointing: the caller's sync waits its turn instead
 
 _located: dict[str, str] = {}  # cache folder → where its index is, decided once per process
@@ -80,8 +81,7 @@ def session_cost(files: list[str], project: str, session: str, prices_fingerprin
                                list(now)).fetchall()
             if len(rows) != len(now) or any(now[p] != (ino, size, mtime) for p, ino, size, mtime in rows):
                 return None
-        return con.execute("SELECT total(cost) FROM entries WHERE project = ? AND session = ?",
-                           (project, session)).fetchone()[0]
+        return con.execute(SESSION_COST, (project, session)).fetchone()[0]
     except sqlite3.Error:  # missing tables, damage, busy: the sync decides what to do
         return None
     finally:
