@@ -330,9 +330,6 @@ def _sync(prices, roots, only, progress, wait=True, cost_of=None) -> dict:
                                          for model, values in models.items()])
                     if links:
                         con.executemany(_LINK, [(session, *link) for link in links])
-                    if not batch.takes(rows):
-                        written += batch.flush()
-                        batch = _Batch(con, stored)
                     batch.add(rows, key)
                     read += len(rows)
                     if batch.size >= BATCH:
@@ -387,10 +384,14 @@ class _Batch:
     file by file as workers deliver them (so it overlaps their reading) and
     written in one go. Kept rows are looked up by message id. In a build that
     started from an empty table, `stored` holds the hashes of the ids written
-    so far, and only those are looked up; there, a file whose ids no earlier file
-    had (most) is written as it came, without entries or de-duplication (the worker
-    de-duplicated it within the file): a batch holds such fresh rows or merged
-    ones, never both, so rows are written in the order they were read."""
+    so far, and only those are looked up; there, a file whose ids neither an
+    earlier file nor this batch had (most) is kept as the worker returned it (it
+    de-duplicated the file), without entries or de-duplication here, until a later
+    file of the batch shares an id: then its rows of that id join the de-duplication
+    as if they had been added when read. Rows are written in the order they were
+    read, and batches end where they always did: the result is what one
+    de-duplication of every row gives (a flush forgets the keys a kept row
+    answered besides its own, so where it falls matters)."""
 
     def __init__(self, con, stored: set | None):
         self.con, self.stored = con, stored
@@ -398,30 +399,36 @@ class _Batch:
         self.rowids: dict[int, int] = {}  # kept index → rowid of a row already stored
         self.extra: dict[int, tuple] = {}  # id(entry) → (cost, file)
         self.looked_up: set[str] = set()
-        self.fresh: list[tuple] = []  # rows to insert as they are
-        self.fresh_ids: set[str] = set()
+        self.read = 0  # rows added: each row's place in the reading order
+        self.order: dict[int, int] = {}  # kept index → its row's place
+        self.fresh: dict[int, tuple] = {}  # place → row (with its file) kept as it came
+        self.fresh_ids: dict[str, list[int]] = {}  # message id → places of its fresh rows
+        self.ids: set[str] = set()  # message ids this batch holds
 
     @property
     def size(self) -> int:
         return len(self.dedup.kept) + len(self.fresh)
 
-    def _is_fresh(self, rows: list) -> bool:
-        stored, seen = self.stored, self.fresh_ids
-        return stored is not None and not any(row[0] and (hash(row[0]) in stored or row[0] in seen) for row in rows)
-
-    def takes(self, rows: list) -> bool:
-        """Whether `rows` can join this batch; if not, flush it and start another."""
-        return not rows or (not self.dedup.kept if self._is_fresh(rows) else not self.fresh)
-
     def add(self, rows: list, key: str) -> None:
-        if not self.dedup.kept and self._is_fresh(rows):
-            self.fresh += [row + (key,) for row in rows]
-            self.fresh_ids.update(row[0] for row in rows if row[0])
+        mids = {row[0] for row in rows if row[0]}
+        stored = self.stored
+        if stored is not None and self.ids.isdisjoint(mids) and not any(hash(m) in stored for m in mids):
+            for row in rows:
+                self.fresh[self.read] = row + (key,)
+                if row[0]:
+                    self.fresh_ids.setdefault(row[0], []).append(self.read)
+                self.read += 1
+            self.ids |= mids
             return
+        for mid in sorted(mids & self.fresh_ids.keys(), key=lambda m: self.fresh_ids[m][0]):
+            for place in self.fresh_ids.pop(mid):  # in the order they were read, before this file's rows
+                row = self.fresh.pop(place)
+                self._add(_to_entry(row[:-2]), place, row[-2:])
+        self.ids |= mids
         entries = [_to_entry(row[:-1]) for row in rows]
-        mids = {e.message_id for e in entries if e.message_id} - self.looked_up
-        if self.stored is not None:
-            mids = {m for m in mids if hash(m) in self.stored}
+        mids -= self.looked_up
+        if stored is not None:
+            mids = {m for m in mids if hash(m) in stored}
         if mids:
             mids = sorted(mids)
             self.looked_up.update(mids)
@@ -434,18 +441,26 @@ class _Batch:
                     self.rowids[self.dedup.preload(entry)] = row[0]
                     self.extra[id(entry)] = row[-2:]  # a later line of its response may add names to it
         for e, row in zip(entries, rows):
-            self.dedup.add(e)
-            self.extra[id(e)] = (row[-1], key)
+            self._add(e, self.read, (row[-1], key))
+            self.read += 1
+
+    def _add(self, entry, place: int, extra: tuple) -> None:
+        kept = len(self.dedup.kept)
+        self.dedup.add(entry)
+        self.extra[id(entry)] = extra
+        if len(self.dedup.kept) > kept:  # a new response: written at its row's place
+            self.order[kept] = place
 
     def flush(self) -> int:
-        updates, inserts = [], self.fresh
+        updates, inserts = [], list(self.fresh.items())
         for index in sorted(self.dedup.changed):
             e = self.dedup.kept[index]
             values = _row(e) + self.extra[id(e)]
             if index in self.rowids:
                 updates.append(values + (self.rowids[index],))
             else:
-                inserts.append(values)
+                inserts.append((self.order[index], values))
+        inserts = [values for _place, values in sorted(inserts, key=lambda item: item[0])]
         self.con.executemany(f"UPDATE entries SET {', '.join(c + '=?' for c in _COLS)}, cost=?, file=? WHERE rowid=?", updates)
         if self.stored is not None:
             self.stored.update(hash(values[0]) for values in inserts if values[0])
