@@ -103,3 +103,28 @@ def test_an_unwritable_cache_still_answers(env, capsys, monkeypatch, tmp_path):
     assert code == 0 and data["totals"]["outputTokens"] == 7 and "Traceback" not in err
     assert any("is not writable: using a temporary index" in w for w in data["warnings"])
     assert run(capsys, "tokens", "--session", "s1")[0] == 0
+
+
+SURROGATE_ID = line(mid="m-\ud800", rid="r9", out=3)  # json.dumps writes the escape "\ud800"
+SURROGATE_MODEL = ('{"type":"cost-state","sessionId":"s1","startTime":1,"totalAPIDuration":1,"totalDuration":1,'
+                   '"modelUsage":{"claude-\\udfff":{"inputTokens":1,"outputTokens":1}}}')
+
+
+@pytest.mark.parametrize("bad", [SURROGATE_ID, SURROGATE_MODEL], ids=["message-id", "cost-state-model"])
+def test_a_lone_surrogate_is_a_malformed_line_not_a_broken_index(env, capsys, bad):
+    """SQLite holds UTF-8 only: one such line made every build an internal error, for good."""
+    assert "\\ud800" in bad or "\\udfff" in bad
+    write_session(env.projects, [GOOD, bad])
+    code, data, err = run_json(capsys, "report", "daily")
+    assert code == 0 and data["totals"]["outputTokens"] == 7 and "Traceback" not in err
+
+
+def test_a_transcript_path_that_is_not_utf8_is_named_and_left_out(env, capsys):
+    write_session(env.projects, [GOOD])
+    odd = os.path.join(os.fsencode(env.projects), b"-home-me-\xff")
+    os.makedirs(odd)
+    with open(os.path.join(odd, b"s2.jsonl"), "w") as out:
+        out.write(line(mid="other", rid="other", out=100) + "\n")
+    code, data, err = run_json(capsys, "report", "daily")
+    assert code == 0 and data["totals"]["outputTokens"] == 7 and "Traceback" not in err
+    assert any("not valid UTF-8" in w and "\\udcff" in w for w in data.get("warnings", []))

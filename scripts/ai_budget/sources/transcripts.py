@@ -336,7 +336,19 @@ def _is_version(text: str) -> bool:
 def _id_ok(value, key: str, holder: dict) -> bool:
     if value is None:
         return key not in holder
-    return type(value) is str and value != ""
+    return type(value) is str and value != "" and storable(value)
+
+
+def storable(text: str) -> bool:
+    """Whether SQLite can hold `text`: UTF-8 only, so no lone surrogate (JSON's "\\ud800", or a path's
+    undecodable byte). A line with such an id is malformed, as ccusage's parser finds it."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @record(slots=True)
@@ -381,7 +393,7 @@ def parse_cost_state(line: bytes, pos: int, ts_ms: int | None) -> CostState | No
         if c5 is None and c1 is None:  # no TTL split recorded: price it all as 5-minute writes
             c5, c1 = flat, 0
         values = (inp, out, c5 or 0, c1 or 0, cread, web)
-        if not model or not all(type(v) is int and 0 <= v <= MAX_COUNT for v in values):
+        if not model or not storable(model) or not all(type(v) is int and 0 <= v <= MAX_COUNT for v in values):
             return None
         models[model] = values
     return CostState(pos, ts_ms, int(start) if type(start) in (int, float) else None, int(api), int(wall), models)

@@ -212,11 +212,15 @@ def file_print(path: str, offset: int) -> bytes | None:
 def _pending(con, found, only=None):
     """(path, project, session, start offset, stat, replaced) for every file with new bytes."""
     sql = "SELECT path, inode, size, mtime_ns, offset, print FROM files"
-    params = [str(p) for p in only or ()]
+    params = [p for p in map(str, only or ()) if transcripts.storable(p)]
     if only is not None:
         sql += f" WHERE path IN ({','.join('?' * len(params))})"
     known = {row[0]: row for row in con.execute(sql, params)}
+    unstorable = []
     for root, key, st in found:
+        if not transcripts.storable(key):  # never a name Claude Code writes; SQLite holds UTF-8 only
+            unstorable.append(key.encode("utf-8", "backslashreplace").decode())
+            continue
         old = known.get(key)
         if old and old[1] == st.st_ino and old[2] == st.st_size and old[3] == st.st_mtime_ns:
             continue
@@ -225,6 +229,8 @@ def _pending(con, found, only=None):
         start = 0 if old is None or replaced else old[4]
         project, session = transcript_paths.session_of(key, str(root))
         yield key, project, session, start, st, replaced
+    if unstorable:
+        notices.add(f"{len(unstorable)} transcript(s) not indexed: the path is not valid UTF-8 ({unstorable[0]})")
 
 
 _prices = None  # the price table, set in the parent before workers fork or in each spawned worker
