@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-import threading
+import _thread  # threading's lock without threading's import (every check loads this module)
 import time
 from datetime import datetime
 
@@ -31,7 +31,7 @@ MAX_CENTS = 1e12
 LABEL = "Admin API"
 
 _memo: dict = {}
-_memo_lock = threading.Lock()
+_memo_lock = _thread.allocate_lock()
 
 
 def configured() -> bool:

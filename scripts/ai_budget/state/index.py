@@ -211,22 +211,25 @@ def file_print(path: str, offset: int) -> bytes | None:
 
 def _pending(con, found, only=None):
     """(path, project, session, start offset, stat, replaced) for every file with new bytes."""
-    sql = "SELECT path, inode, size, mtime_ns, offset, print FROM files"
+    # Every run compares every file: its stat only (offset and print are read for the few that changed).
+    sql = "SELECT path, inode, size, mtime_ns FROM files"
     params = [p for p in map(str, only or ()) if transcripts.storable(p)]
     if only is not None:
         sql += f" WHERE path IN ({','.join('?' * len(params))})"
-    known = {row[0]: row for row in con.execute(sql, params)}
+    known = {row[0]: row[1:] for row in con.execute(sql, params)}
     unstorable = []
     for root, key, st in found:
         if not transcripts.storable(key):  # never a name Claude Code writes; SQLite holds UTF-8 only
             unstorable.append(key.encode("utf-8", "backslashreplace").decode())
             continue
         old = known.get(key)
-        if old and old[1] == st.st_ino and old[2] == st.st_size and old[3] == st.st_mtime_ns:
+        if old == (st.st_ino, st.st_size, st.st_mtime_ns):
             continue
-        replaced = old is not None and (old[1] != st.st_ino or st.st_size < old[4]
-                                        or file_print(key, old[4]) != old[5])
-        start = 0 if old is None or replaced else old[4]
+        if old is not None:
+            old += con.execute("SELECT offset, print FROM files WHERE path = ?", (key,)).fetchone()
+        replaced = old is not None and (old[0] != st.st_ino or st.st_size < old[3]
+                                        or file_print(key, old[3]) != old[4])
+        start = 0 if old is None or replaced else old[3]
         project, session = transcript_paths.session_of(key, str(root))
         yield key, project, session, start, st, replaced
     if unstorable:
