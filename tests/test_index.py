@@ -1,5 +1,7 @@
 """The incremental index of transcript entries: reads, de-duplication, slots, workers, progress."""
 
+import json
+
 import pytest
 
 from ai_budget.analysis import pricing
@@ -33,6 +35,33 @@ def test_incremental_reads(env):
     other.unlink()  # Claude Code's 30-day cleanup: the rows stay
     sync()
     assert {e.message_id for e, _ in index.entries()} == {"m3", "m9"}
+
+
+def with_tool(text: str, name: str) -> str:
+    obj = json.loads(text)
+    obj["message"]["content"] = [{"type": "tool_use", "id": "t1", "name": name, "input": {}}]
+    return json.dumps(obj, separators=(",", ":"))
+
+
+OTHER = [line(mid="x", rid="rx", out=1)]
+
+
+@pytest.mark.parametrize("files, kept", [
+    # a response, its sidechain replay under another requestId, an unrelated file, then the main chain
+    # under the replay's requestId with the final count: one response, the larger
+    ({"a": [line(mid="m", rid="r1", out=5)], "b": [line(mid="m", rid="r2", side=1, out=5)], "c": OTHER,
+      "d": [line(mid="m", rid="r2", out=50)]}, {("m", 50, None), ("x", 1, None)}),
+    # a sidechain replay first; a later line of the kept key adds its tool to the kept response
+    ({"a": [line(mid="m", rid="r1", side=1)], "b": [line(mid="m", rid="r2", out=50)], "c": OTHER,
+      "d": [with_tool(line(mid="m", rid="r1", out=1), "Bash")]}, {("m", 50, "Bash"), ("x", 1, None)}),
+], ids=["replaced", "merged"])
+def test_a_cold_build_remembers_every_key_a_kept_response_answers(env, files, kept):
+    """Files with no id in common with earlier ones are written as they came; one sorting between two
+    related files must not end the de-duplication there (a flush forgets a replay's key)."""
+    for name, lines in files.items():
+        write_session(env.projects, lines, session=name)
+    sync()
+    assert {(e.message_id, e.output, e.tools) for e, _ in index.entries()} == kept
 
 
 def test_cross_file_dedup_and_rebuild(env):
