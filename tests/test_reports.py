@@ -120,3 +120,16 @@ def test_report_blocks_places_a_past_block_by_an_earlier_observed_end(env, api, 
     assert (past["window"], past["startTime"]) == ("usage-api", iso(earlier - timedelta(hours=5)).replace("Z", ".000Z"))
     assert active["window"] == "usage-api" and active["endTime"] == iso(current).replace("Z", ".000Z")
 
+
+
+def test_totals_add_and_take_out_every_field():
+    """Totals.add names its fields one by one (it runs for every slot row): a new field must be in it."""
+    from ai_budget.tokens import Totals
+
+    some = Totals(**{name: i + 1 for i, name in enumerate(Totals.__slots__)})
+    total = Totals()
+    total.add(some)
+    total.add(some)
+    assert all(getattr(total, name) == 2 * getattr(some, name) for name in Totals.__slots__)
+    total.add(some, sign=-1)
+    assert total == some

@@ -55,9 +55,16 @@ class Totals(TokenFields):
         self.responses += 1
 
     def add(self, other: Totals, sign: int = 1) -> None:
-        """Add `other` (sign=-1: take it out)."""
-        for name in Totals.__slots__:
-            setattr(self, name, getattr(self, name) + sign * getattr(other, name))
+        """Add `other` (sign=-1: take it out). Field by field, not a loop over __slots__: reports
+        call this for every slot row, and getattr/setattr made it a tenth of a warm report daily."""
+        self.input += sign * other.input
+        self.output += sign * other.output
+        self.cache_5m += sign * other.cache_5m
+        self.cache_1h += sign * other.cache_1h
+        self.cache_read += sign * other.cache_read
+        self.web_search += sign * other.web_search
+        self.web_fetch += sign * other.web_fetch
+        self.responses += sign * other.responses
 
     @classmethod
     def of(cls, entries) -> Totals:
