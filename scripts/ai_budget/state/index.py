@@ -226,7 +226,8 @@ def _pending(con, found, only=None):
         if old == (st.st_ino, st.st_size, st.st_mtime_ns):
             continue
         if old is not None:
-            old += con.execute("SELECT offset, print FROM files WHERE path = ?", (key,)).fetchone()
+            rest = con.execute("SELECT offset, print FROM files WHERE path = ?", (key,)).fetchone()
+            old = old + rest if rest else None  # gone since (no writer runs without the lock): read it whole
         replaced = old is not None and (old[0] != st.st_ino or st.st_size < old[3]
                                         or file_print(key, old[3]) != old[4])
         start = 0 if old is None or replaced else old[3]
