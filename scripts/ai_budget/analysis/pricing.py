@@ -42,8 +42,8 @@ def normalise(model: str) -> str:
             name = name[len(prefix):]
             break
     cut = name.rfind("-v")
-    number, _, sub = name[cut + 2:].partition(":")
-    if cut >= 0 and number.isdecimal() and (not _ or sub.isdecimal()):
+    number, colon, sub = name[cut + 2:].partition(":")
+    if cut >= 0 and number.isdecimal() and (not colon or sub.isdecimal()):
         name = name[:cut]
     # As a regex's `$`, the date may also stand before one final newline (a version cut can leave one).
     end = len(name) - 1 if name.endswith("\n") else len(name)

@@ -59,9 +59,9 @@ def session_cost(payload: dict, budget: dict) -> tuple[float | None, bool]:
     if not index_peek.building():
         from ..state import index
 
-        try:
-            # strings: no pathlib
-            return index.sync(prices, roots=roots, only=files, wait=SYNC_WAIT_S, cost_of=(project, session))["session_cost"], False
+        try:  # strings: no pathlib
+            synced = index.sync(prices, roots=roots, only=files, wait=SYNC_WAIT_S, cost_of=(project, session))
+            return synced["session_cost"], False
         except BlockingIOError:
             pass
     return index_peek.session_cost(files, project, session, prices.fingerprint, as_is=True) or None, True
