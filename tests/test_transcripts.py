@@ -181,38 +181,6 @@ def test_reading_streams_in_constant_memory(tmp_path, monkeypatch):
     assert peak < 4_000_000  # a few read blocks, not the 26 MB file
 
 
-def test_the_session_guess_from_a_sync_s_stats_is_the_one_from_the_files(env, monkeypatch, capsys, tmp_path):
-    """check, run outside any project, takes the newest main transcript from the stats its sync
-    just took; a linked transcript (the walk does not follow links) is still stat'ed."""
-    import os
-    from ai_budget.analysis import pricing
-    from ai_budget.state import index
-
-    old = write_session(env.projects, [line(mid="m1", rid="r1")], project="-a", session="s-old")
-    new = write_session(env.projects, [line(mid="m2", rid="r2")], project="-b", session="s-new")
-    sub = write_session(env.projects, [line(mid="m3", rid="r3")], project="-b", session="s-sub",
-                        subagents={"agent-x": [line(mid="m4", rid="r4")]})
-    os.utime(old, (1_000, 1_000))
-    os.utime(new, (3_000, 3_000))
-    os.utime(sub, (2_000, 2_000))
-    os.utime(sub.with_suffix("") / "subagents" / "agent-x.jsonl", (9_000, 9_000))  # no main: never the guess
-    target = tmp_path / "elsewhere.jsonl"
-    target.write_text(line(mid="m5", rid="r5") + "\n")
-    os.utime(target, (5_000, 5_000))
-    (env.projects / "-c").mkdir()
-    (env.projects / "-c" / "s-link.jsonl").symlink_to(target)
-    monkeypatch.chdir(tmp_path)  # no project of its own
-    index.sync(pricing.load())
-    roots = [env.projects]
-    assert len(index.walked()) == 4  # the link is not walked
-    guess = transcripts.find_current_session(roots, tmp_path, index.walked())
-    assert guess == transcripts.find_current_session(roots, tmp_path) == env.projects / "-c" / "s-link.jsonl"
-    (env.projects / "-c" / "s-link.jsonl").unlink()
-    assert transcripts.find_current_session(roots, tmp_path, index.walked()) == new
-    code, data, _ = run_json(capsys, "check", "--no-fetch")
-    assert data["session"]["id"] == "s-new"
-
-
 def test_current_session_prefers_cwd_project(env, monkeypatch, capsys, tmp_path):
     other = write_session(env.projects, [line(mid="m1", rid="r1")], project="-elsewhere", session="s-other")
     mine = write_session(env.projects, [line(mid="m2", rid="r2", out=9)], project=transcripts.project_dir_name(tmp_path), session="s-mine")

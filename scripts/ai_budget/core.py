@@ -59,13 +59,12 @@ def synced_prices(budget: dict, now=None):
     return prices
 
 
-def current_session(session_id: str | None, known: dict | None = None) -> tuple[str, Path | None]:
-    """The session asked for, else the newest transcript of the working folder's project
-    (known: the stats a full sync just took, index.walked(), so they are not taken twice)."""
+def current_session(session_id: str | None) -> tuple[str, Path | None]:
+    """The session asked for, else the newest transcript of the working folder's project."""
     roots = paths.projects_roots()
     if session_id:
         return session_id, transcripts.find_session_by_id(roots, session_id)
-    found = transcripts.find_current_session(roots, Path.cwd(), known)
+    found = transcripts.find_current_session(roots, Path.cwd())
     return (found.stem, found) if found else ("no-transcript", None)
 
 
@@ -168,8 +167,8 @@ def brief(now, *, allow_fetch: bool = True, session_id: str | None = None, sync_
     tasks = backlog.read(paths.budget_home() / "tasks" / "backlog.md")
     weekly = (util.get("seven_day") or {}).get("util")
     plan = planner.plan(tasks, budget["calibration"], used_5h(util), weekly, alternatives, budget["alerts"]["warn_at"])
+    session_id, transcript = current_session(session_id)
     local = _local(budget, now, util.get("five_hour") or {}, sync_index)
-    session_id, transcript = current_session(session_id, index.walked() if sync_index else None)
     return {"generated_at": iso(now), "claude": util, "local": local, "limits": spend_limits(budget, now),
             "copilot": copilot, "gemini": gemini, "api_credits": api_credits(now), "backlog": plan,
             "session": {"id": session_id, "transcript": str(transcript) if transcript else None}}

@@ -560,33 +560,27 @@ def session_files(main_file: Path) -> list[Path]:
     return [main_file] + [Path(p) for p in transcript_paths.session_files(str(main_file))[1:]]
 
 
-def find_current_session(roots: list[Path], cwd: Path | None = None, known: dict | None = None) -> Path | None:
+def find_current_session(roots: list[Path], cwd: Path | None = None) -> Path | None:
     """The most recently modified main transcript, preferring the cwd's project
-    (when it has one, only its files are looked at: no stat of every other project's).
-    known: path → stat of regular files stat'ed a moment ago (the index's walk), not stat'ed again."""
+    (when it has one, only its files are looked at: no stat of every other project's)."""
     mains = []
     if cwd is not None:
         wanted = project_dir_name(cwd)
-        mains = [m for root in roots if root.is_dir() and wanted in os.listdir(root) for m in _mains(root / wanted, known)]
+        mains = [m for root in roots if root.is_dir() and wanted in os.listdir(root) for m in _mains(root / wanted)]
     if not mains:
-        mains = [m for root in roots if root.is_dir() for project in root.iterdir() for m in _mains(project, known)]
+        mains = [m for root in roots if root.is_dir() for project in root.iterdir() for m in _mains(project)]
     return Path(max(mains, key=lambda m: m[0])[1]) if mains else None
 
 
-def _mains(project: Path, known: dict | None = None) -> list[tuple[float, str]]:
-    """(mtime, path) of the project's *.jsonl files (links followed, as Path.is_file), one stat
-    each unless `known` has it (a regular file there, which is what a link-free walk stats)."""
+def _mains(project: Path) -> list[tuple[float, str]]:
+    """(mtime, path) of the project's *.jsonl files (links followed, as Path.is_file), one stat each."""
     out = []
-    known = known or {}
     try:
         with os.scandir(project) as it:
             for item in it:
                 if item.name.endswith(".jsonl"):
                     try:
-                        st = known.get(item.path) if item.is_file(follow_symlinks=False) else None
-                        if st is not None:
-                            out.append((st.st_mtime, item.path))
-                        elif item.is_file():
+                        if item.is_file():
                             out.append((item.stat().st_mtime, item.path))
                     except OSError:
                         continue

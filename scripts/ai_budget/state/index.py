@@ -303,23 +303,8 @@ def sync(prices, roots: list[Path] | None = None, only: list[Path] | None = None
             gc.enable()
 
 
-_walked: dict = {}  # path → stat of each transcript the last full sync in this process walked
-
-
-def walked() -> dict:
-    """Path → stat (lstat, as the walk took it) of every transcript the last full sync of this
-    process found; empty before one. `check` guesses the current session from it instead of
-    stat'ing every project's transcripts again a moment later."""
-    return _walked
-
-
 def _sync(prices, roots, only, progress, wait=True, cost_of=None) -> dict:
-    global _walked
-    if only is None:
-        found = list(transcripts.iter_transcripts(roots))
-        _walked = {key: st for _root, key, st in found}
-    else:
-        found = _stat_only(roots, only)
+    found = transcripts.iter_transcripts(roots) if only is None else _stat_only(roots, only)
     with locked(db_path_str(), wait=wait):
         con = connect()
         try:
