@@ -136,10 +136,10 @@ def _set_aside(exc: sqlite3.DatabaseError) -> None:
 def _connect(path: Path) -> sqlite3.Connection:
     con = sqlite3.connect(path, timeout=30)
     try:
+        con.execute("PRAGMA journal_mode=WAL")  # kept by the file; set again, as one reset by hand comes back
         con.execute("PRAGMA synchronous=NORMAL")
         if con.execute("PRAGMA user_version").fetchone()[0] == SETUP:
-            return con  # set up already, in WAL mode (the file keeps it): skip the rest on every status line run
-        con.execute("PRAGMA journal_mode=WAL")
+            return con  # set up already: skip the schema statements on every status line run
         con.executescript(SCHEMA)
         with con:
             if _meta(con, "version") != VERSION:  # a cache: rebuilt from the transcripts
