@@ -125,6 +125,9 @@ def test_a_transcript_path_that_is_not_utf8_is_named_and_left_out(env, capsys):
     os.makedirs(odd)
     with open(os.path.join(odd, b"s2.jsonl"), "w") as out:
         out.write(line(mid="other", rid="other", out=100) + "\n")
+    os.utime(os.path.join(odd, b"s2.jsonl"), (4_000_000_000, 4_000_000_000))  # the newest: never the current session
     code, data, err = run_json(capsys, "report", "daily")
     assert code == 0 and data["totals"]["outputTokens"] == 7 and "Traceback" not in err
     assert any("not valid UTF-8" in w and "\\udcff" in w for w in data.get("warnings", []))
+    code, data, err = run_json(capsys, "tokens")  # run outside any project: the newest transcript it can index
+    assert code == 0 and data["session_id"] == "s1" and data["output_tokens"] == 7, err

@@ -240,3 +240,21 @@ def test_corpus_sessions_summed_per_day_match_ccusage_daily():
     want = {(d["date"], m["modelName"]): [m["inputTokens"], m["outputTokens"], m["cacheCreationTokens"], m["cacheReadTokens"]]
             for d in ccusage["daily"] for m in d["modelBreakdowns"]}
     assert days == want
+
+
+def test_a_lone_surrogate_anywhere_drops_the_line_as_ccusage_does(tmp_path):
+    """ccusage 20.0.24's parser refuses a line holding a lone surrogate, escaped or as UTF-8 bytes, in any
+    string or key (checked against it); a valid pair, Korean text (0xED lead bytes) and other text count."""
+    def raw(mid, inp, text: bytes) -> bytes:
+        return line(mid=mid, rid=mid, inp=inp, out=0).encode().replace(b'"hidden words"', b'"' + text + b'"') + b"\n"
+
+    data = (raw("ok", 1, b"plain") + raw("pair", 2, b"\\ud83d\\ude00") + raw("korean", 4, "\ud55c".encode())
+            + raw("lone", 8, b"cut \\ud83d") + raw("low", 16, b"\\udc00") + raw("bytes", 32, b"\xed\xa0\x80")
+            + raw("invalid", 64, b"\xff") + raw("escaped", 128, b"\\\\ud800 is text"))
+    key = json.loads(line(mid="key", rid="key", inp=256, out=0))
+    key["k\ud800"] = 1
+    data += json.dumps(key).encode() + b"\n"  # json.dumps escapes it: "k\ud800"
+    path = tmp_path / "p" / "a.jsonl"
+    path.parent.mkdir()
+    path.write_bytes(data)
+    assert sum(e.input for e in transcripts.read_entries(path)) == 1 + 2 + 4 + 128

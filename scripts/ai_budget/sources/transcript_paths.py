@@ -9,6 +9,18 @@ import os
 import stat
 
 
+def storable(text: str) -> bool:
+    """Whether SQLite can hold `text`: UTF-8 only, so no lone surrogate (a path's undecodable byte,
+    as os gives it back). Claude Code never writes such a name; a transcript under one is left out."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def parts(path: str) -> tuple[str, ...]:
     """Path(path).parts on POSIX: empty and '.' components dropped, '..' kept, the root as '/'."""
     return (("/",) if path.startswith("/") else ()) + tuple(p for p in path.split("/") if p and p != ".")
@@ -59,6 +71,8 @@ def session_files(main_file: str) -> list[str]:
         for name in files:
             if name.endswith(".jsonl"):
                 full = os.path.join(folder, name)
+                if not storable(full):  # the index leaves it out too
+                    continue
                 try:
                     if stat.S_ISREG(os.lstat(full).st_mode):  # no FIFOs, no links
                         found.append(full)

@@ -209,19 +209,36 @@ _scan = json.scanner.make_scanner(json.JSONDecoder())  # the C scanner json.load
 
 
 def _loads(line: bytes):
-    """json.loads(line): a line opening with '{' and no NUL after it is UTF-8 to json.loads
-    too (json.detect_encoding), so it is decoded and scanned directly; trailing data other
-    than JSON whitespace is refused as json.loads refuses it."""
+    """json.loads(line), refusing what ccusage's parser refuses too: a lone surrogate anywhere
+    (JSON's "\\ud800", or its UTF-8 bytes), which SQLite could not hold either. A line opening
+    with '{' and no NUL after it is UTF-8 to json.loads too (json.detect_encoding), so it is
+    decoded (strictly) and scanned directly; trailing data other than JSON whitespace is refused
+    as json.loads refuses it."""
     if line[:1] != b"{" or line[1:2] == b"\0":
-        return json.loads(line)
-    text = line.decode("utf-8", "surrogatepass")
+        obj = json.loads(line)
+        if _lone_surrogate(obj):
+            raise ValueError("lone surrogate")
+        return obj
+    text = line.decode("utf-8")
     try:
         obj, end = _scan(text, 0)
     except StopIteration:
         raise ValueError("not JSON") from None
     if end != len(text) and text[end:].strip(" \t\n\r"):
         raise ValueError("extra data")
+    if "\\u" in text and _lone_surrogate(obj):  # only an escape makes one: Claude Code's lines rarely hold any
+        raise ValueError("lone surrogate")
     return obj
+
+
+def _lone_surrogate(obj) -> bool:
+    try:
+        json.dumps(obj, ensure_ascii=False).encode("utf-8")  # the C encoder; the encode finds it
+    except UnicodeEncodeError:
+        return True
+    except (ValueError, RecursionError):  # nesting the parser took but the encoder will not: no verdict
+        pass
+    return False
 
 
 _VERSIONS_OK: set = set()  # versions repeat on every line: each is matched once
@@ -336,19 +353,7 @@ def _is_version(text: str) -> bool:
 def _id_ok(value, key: str, holder: dict) -> bool:
     if value is None:
         return key not in holder
-    return type(value) is str and value != "" and storable(value)
-
-
-def storable(text: str) -> bool:
-    """Whether SQLite can hold `text`: UTF-8 only, so no lone surrogate (JSON's "\\ud800", or a path's
-    undecodable byte). A line with such an id is malformed, as ccusage's parser finds it."""
-    if text.isascii():
-        return True
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+    return type(value) is str and value != ""
 
 
 @record(slots=True)
@@ -375,7 +380,7 @@ def _bounded(value) -> bool:
 
 def parse_cost_state(line: bytes, pos: int, ts_ms: int | None) -> CostState | None:
     try:
-        obj = json.loads(line)
+        obj = _loads(line)
     except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     if not isinstance(obj, dict) or obj.get("type") != "cost-state" or type(obj.get("modelUsage")) is not dict:
@@ -393,7 +398,7 @@ def parse_cost_state(line: bytes, pos: int, ts_ms: int | None) -> CostState | No
         if c5 is None and c1 is None:  # no TTL split recorded: price it all as 5-minute writes
             c5, c1 = flat, 0
         values = (inp, out, c5 or 0, c1 or 0, cread, web)
-        if not model or not storable(model) or not all(type(v) is int and 0 <= v <= MAX_COUNT for v in values):
+        if not model or not all(type(v) is int and 0 <= v <= MAX_COUNT for v in values):
             return None
         models[model] = values
     return CostState(pos, ts_ms, int(start) if type(start) in (int, float) else None, int(api), int(wall), models)
@@ -578,7 +583,7 @@ def _mains(project: Path) -> list[tuple[float, str]]:
     try:
         with os.scandir(project) as it:
             for item in it:
-                if item.name.endswith(".jsonl"):
+                if item.name.endswith(".jsonl") and transcript_paths.storable(item.path):  # as the index
                     try:
                         if item.is_file():
                             out.append((item.stat().st_mtime, item.path))
@@ -597,7 +602,7 @@ def project_dir_name(cwd: Path) -> str:
 def find_session_by_id(roots: list[Path], session_id: str) -> Path | None:
     from glob import escape  # only here: the status line's sync loads this module
 
-    if "/" in session_id or os.sep in session_id:  # an id names a file, never a path
+    if "/" in session_id or os.sep in session_id or not transcript_paths.storable(session_id):  # a file, never a path
         return None
     for root in roots:
         for candidate in root.glob(f"*/{escape(session_id)}.jsonl"):  # the id literally, never a pattern

@@ -213,13 +213,13 @@ def _pending(con, found, only=None):
     """(path, project, session, start offset, stat, replaced) for every file with new bytes."""
     # Every run compares every file: its stat only (offset and print are read for the few that changed).
     sql = "SELECT path, inode, size, mtime_ns FROM files"
-    params = [p for p in map(str, only or ()) if transcripts.storable(p)]
+    params = [p for p in map(str, only or ()) if transcript_paths.storable(p)]
     if only is not None:
         sql += f" WHERE path IN ({','.join('?' * len(params))})"
     known = {row[0]: row[1:] for row in con.execute(sql, params)}
     unstorable = []
     for root, key, st in found:
-        if not transcripts.storable(key):  # never a name Claude Code writes; SQLite holds UTF-8 only
+        if not transcript_paths.storable(key):  # never a name Claude Code writes; SQLite holds UTF-8 only
             unstorable.append(key.encode("utf-8", "backslashreplace").decode())
             continue
         old = known.get(key)
