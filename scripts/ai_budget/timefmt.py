@@ -72,11 +72,10 @@ def _parsed(value: str) -> int | None:
     if not m:
         return None
     y, mo, d, h, mi, s, frac, zone = m.groups()
-    day = _day_ms(y, mo, d)
-    h, mi, s = int(h), int(mi), int(s)
-    if day is None or h > 23 or mi > 59 or s > 59:
+    ms = _utc_ms(y, mo, d, h, mi, s)
+    if ms is None:
         return None
-    ms = day + ((h * 60 + mi) * 60 + s) * 1000 + (int((frac[1:] + "00")[:3]) if frac else 0)
+    ms += int((frac[1:] + "00")[:3]) if frac else 0
     if zone != "Z":
         sign = 1 if zone[0] == "+" else -1
         ms -= sign * (int(zone[1:3]) * 60 + int(zone[4:6])) * 60_000
@@ -92,14 +91,19 @@ def _minute_ms(prefix: str) -> int | None:
     if not (prefix[4] == prefix[7] == "-" and prefix[10] == "T" and prefix[13] == ":"
             and digits.isascii() and digits.isdigit()):
         return None
-    day = _day_ms(prefix[:4], prefix[5:7], prefix[8:10])
-    h, mi = int(prefix[11:13]), int(prefix[14:16])
-    if day is None or h > 23 or mi > 59:
-        return None
-    ms = day + (h * 60 + mi) * 60_000
-    if len(_MINUTE_MS) < 65536:
+    ms = _utc_ms(prefix[:4], prefix[5:7], prefix[8:10], prefix[11:13], prefix[14:16], "0")
+    if ms is not None and len(_MINUTE_MS) < 65536:
         _MINUTE_MS[prefix] = ms
     return ms
+
+
+def _utc_ms(y: str, mo: str, d: str, h: str, mi: str, s: str) -> int | None:
+    """Epoch ms of a UTC date and time given as digit strings; None when it is no such time."""
+    day = _day_ms(y, mo, d)
+    h, mi, s = int(h), int(mi), int(s)
+    if day is None or h > 23 or mi > 59 or s > 59:
+        return None
+    return day + ((h * 60 + mi) * 60 + s) * 1000
 
 
 @functools.lru_cache(maxsize=4096)

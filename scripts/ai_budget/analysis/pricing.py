@@ -16,7 +16,7 @@ from ..atomic import sha256_hex
 # A str and a namedtuple: the status line loads this module (no pathlib, no dataclasses).
 PRICES_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "prices.json")
 # What normalise strips; by hand, not by regex: the status line prices a new response and
-# compiling three patterns cost it about 0.3 ms a run. Digits are \\d's: any Unicode decimal.
+# compiling three patterns cost it about 0.3 ms a run. Digits are a regex's \d: any Unicode decimal.
 _PREFIXES = ("anthropic.", "anthropic/", "bedrock/", "vertex_ai/", "us.anthropic.", "eu.anthropic.")
 
 Rates = namedtuple("Rates", "input output cache_5m cache_1h cache_read")

@@ -233,12 +233,9 @@ def _loads(line: bytes):
 
 def _lone_surrogate(obj) -> bool:
     try:
-        json.dumps(obj, ensure_ascii=False).encode("utf-8")  # the C encoder; the encode finds it
-    except UnicodeEncodeError:
-        return True
+        return not transcript_paths.storable(json.dumps(obj, ensure_ascii=False))  # the C encoder
     except (ValueError, RecursionError):  # nesting the parser took but the encoder will not: no verdict
-        pass
-    return False
+        return False
 
 
 _VERSIONS_OK: set = set()  # versions repeat on every line: each is matched once
